@@ -1,0 +1,1 @@
+//! HTTP API types and the client used by kg, kgctl and plug-ins.

@@ -1,0 +1,1 @@
+//! Audit event schema, codes and hash chain (L0).

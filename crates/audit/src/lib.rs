@@ -1,0 +1,1 @@
+//! Audit writer (hash-chained, group commit) and storage.

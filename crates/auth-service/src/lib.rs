@@ -1,0 +1,1 @@
+//! The auth service: CAs, users, roles, login, certificate issuance, audit.

@@ -1,0 +1,1 @@
+//! Login state machines: password (argon2id), TOTP, lockout (L0).

@@ -1,0 +1,1 @@
+//! The one pure authorization function (L0).

@@ -1,0 +1,1 @@
+//! The proxy service: public HTTPS entry forwarding to auth over mTLS.

@@ -1,0 +1,1 @@
+//! Backend trait (etcd-shaped KV with revisions, txn, leases, watch) with SQLite and memory implementations.

@@ -1,0 +1,1 @@
+//! In-process cluster, fixture CAs and real-peer launchers for tests.

@@ -1,0 +1,1 @@
+//! Resource schemas and domain newtypes (L0, no I/O).
