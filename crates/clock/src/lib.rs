@@ -44,7 +44,9 @@ pub struct SystemClock {
 
 impl SystemClock {
     pub fn new() -> Self {
-        Self { origin: Instant::now() }
+        Self {
+            origin: Instant::now(),
+        }
     }
 
     /// A shared real clock.
@@ -61,7 +63,9 @@ impl Default for SystemClock {
 
 impl Clock for SystemClock {
     fn now(&self) -> OffsetDateTime {
-        let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
+        let since = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO);
         OffsetDateTime::UNIX_EPOCH.saturating_add(time::Duration::new(
             i64::try_from(since.as_secs()).unwrap_or(i64::MAX),
             i32::try_from(since.subsec_nanos()).unwrap_or(0),
@@ -95,7 +99,10 @@ impl TestClock {
     /// A test clock starting at `start`.
     pub fn at(start: OffsetDateTime) -> Self {
         Self {
-            inner: Arc::new(Mutex::new(TestClockState { wall: start, mono: Duration::ZERO })),
+            inner: Arc::new(Mutex::new(TestClockState {
+                wall: start,
+                mono: Duration::ZERO,
+            })),
         }
     }
 
@@ -108,7 +115,9 @@ impl TestClock {
     /// Move time forward.
     pub fn advance(&self, by: Duration) {
         let mut s = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        s.wall = s.wall.saturating_add(time::Duration::try_from(by).unwrap_or(time::Duration::MAX));
+        s.wall = s
+            .wall
+            .saturating_add(time::Duration::try_from(by).unwrap_or(time::Duration::MAX));
         s.mono = s.mono.saturating_add(by);
     }
 
@@ -126,11 +135,17 @@ impl TestClock {
 
 impl Clock for TestClock {
     fn now(&self) -> OffsetDateTime {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner).wall
+        self.inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .wall
     }
 
     fn monotonic(&self) -> Duration {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner).mono
+        self.inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .mono
     }
 }
 

@@ -1,1 +1,22 @@
-//! The one pure authorization function (L0).
+//! The one authorization function.
+//!
+//! Owns: [`authorize`] — a pure decision over an identity, a resource, an
+//! action and a context, returning a [`Permit`] (which privileged code must
+//! hold) or a [`Denial`] that names the deciding role and rule; label and
+//! trait matching; combining role options (strictest wins) and computing the
+//! logins a certificate may carry.
+//! Does not own: loading roles or locks (callers pass immutable snapshots),
+//! logging or auditing the decision (callers do, with the Denial's text).
+#![forbid(unsafe_code)]
+
+mod decision;
+mod labels;
+mod options;
+mod traits;
+
+pub use decision::{
+    AccessContext, Action, Denial, Identity, Permit, Target, allowed_logins, authorize,
+};
+pub use labels::{label_selector_matches, value_matches};
+pub use options::{EffectiveOptions, combine_options};
+pub use traits::expand_template;
