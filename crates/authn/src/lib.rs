@@ -31,7 +31,7 @@ pub use login::{
     UserFacts,
 };
 pub use password::{
-    Argon2Params, Password, check_password_policy, dummy_verify, hash_password,
-    hash_password_with, needs_rehash, verify_password,
+    Argon2Params, Password, check_password_policy, dummy_verify, hash_password, hash_password_with,
+    needs_rehash, verify_password,
 };
 pub use totp::{TotpSecret, totp_code_at, totp_step, verify_totp};

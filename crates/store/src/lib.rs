@@ -202,8 +202,9 @@ pub enum WatchEvent {
         revision: Revision,
     },
     /// History needed to resume is gone (compacted) or the watcher fell too
-    /// far behind: the consumer must re-read with `range` and watch again
-    /// from the revision it read at. Always the last event of its watch.
+    /// far behind: the consumer must re-read with [`Backend::range_at`] and
+    /// watch again from the revision after the one it read at. Always the
+    /// last event of its watch.
     /// Everything at or below `compact_revision` was either delivered by
     /// this watch or can no longer be replayed.
     Compacted {
@@ -249,7 +250,12 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Create or replace a key; returns the write's revision. A `lease` must
     /// exist and be unexpired ([`StoreError::LeaseNotFound`] otherwise).
-    async fn put(&self, key: &str, value: Vec<u8>, lease: Option<LeaseId>) -> Result<Revision, StoreError>;
+    async fn put(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        lease: Option<LeaseId>,
+    ) -> Result<Revision, StoreError>;
 
     /// Delete a key; returns the deletion's revision, or `None` if it was absent.
     async fn delete(&self, key: &str) -> Result<Option<Revision>, StoreError>;
