@@ -48,6 +48,13 @@ pub enum EventType {
     Scp,
     /// A port was forwarded.
     PortForward,
+    /// A resource of another kind (token, node, auth preference…) was
+    /// created.
+    ResourceCreated,
+    /// A resource of another kind was updated.
+    ResourceUpdated,
+    /// A resource of another kind was deleted.
+    ResourceDeleted,
 }
 
 impl EventType {
@@ -72,6 +79,9 @@ impl EventType {
         Self::Exec,
         Self::Scp,
         Self::PortForward,
+        Self::ResourceCreated,
+        Self::ResourceUpdated,
+        Self::ResourceDeleted,
     ];
 
     /// The event name stored in the `event` field.
@@ -95,6 +105,9 @@ impl EventType {
             Self::Exec => "exec",
             Self::Scp => "scp",
             Self::PortForward => "port_forward",
+            Self::ResourceCreated => "resource.created",
+            Self::ResourceUpdated => "resource.updated",
+            Self::ResourceDeleted => "resource.deleted",
         }
     }
 
@@ -120,6 +133,9 @@ impl EventType {
             Self::Exec => "KG4002I",
             Self::Scp => "KG4003I",
             Self::PortForward => "KG4004I",
+            Self::ResourceCreated => "KG3300I",
+            Self::ResourceUpdated => "KG3301I",
+            Self::ResourceDeleted => "KG3302I",
         }
     }
 

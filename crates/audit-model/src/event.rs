@@ -201,6 +201,15 @@ impl AuditEvent {
     }
 
     /// Add an extra field; refused if `key` is reserved by the schema.
+    /// Like [`with_field`](Self::with_field) for keys fixed in code: a
+    /// reserved key (a programming error) is stored as `x_<key>` instead of
+    /// failing, so that the event is never lost.
+    pub fn field(mut self, key: &'static str, value: impl Into<Value>) -> Self {
+        let key = if RESERVED_KEYS.contains(&key) { format!("x_{key}") } else { key.to_owned() };
+        self.fields.insert(key, value.into());
+        self
+    }
+
     pub fn with_field(
         mut self,
         key: impl Into<String>,

@@ -1,1 +1,29 @@
-//! The auth service: CAs, users, roles, login, certificate issuance, audit.
+//! The auth service: the only stateful service.
+//!
+//! Owns: the cluster's CAs (created on first start, keys sealed with the
+//! key-encryption key), users and their login secrets, roles, tokens and
+//! locks in the backend; password+TOTP login with lockout; certificate
+//! issuance; the admin API; writing every decision and change to the audit
+//! log. Every privileged path goes through `keygate_policy::authorize`.
+//! Does not own: the public listener (the proxy forwards to us over mTLS),
+//! storage engines, the audit writer itself.
+#![forbid(unsafe_code)]
+
+mod admin;
+mod audit;
+mod bootstrap;
+mod caller;
+mod error;
+mod http;
+mod issue;
+mod login;
+mod ratelimit;
+mod repo;
+mod server;
+
+pub use bootstrap::{AuthOptions, FirstStart, load_or_create_kek};
+pub use caller::Caller;
+pub use error::AuthError;
+pub use http::{admin_router, internal_router};
+pub use issue::{IssueContext, ServiceIdentity};
+pub use server::AuthServer;

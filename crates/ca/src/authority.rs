@@ -169,8 +169,15 @@ impl CertAuthority {
         &self.cluster
     }
 
-    /// The SSH CA public key as an OpenSSH line (for `TrustedUserCAKeys`,
-    /// `@cert-authority` lines…).
+    /// Every SSH public key of this CA that verifiers should trust (for
+    /// `TrustedUserCAKeys`, `@cert-authority` lines…), active first.
+    pub fn trusted_ssh_keys(&self) -> Vec<String> {
+        // Rotation (a later issue) adds the next key here during the grace
+        // period; today a CA has one active key.
+        vec![self.ssh_public_key()]
+    }
+
+    /// The active SSH public key as an OpenSSH line.
     pub fn ssh_public_key(&self) -> String {
         self.ssh_public.clone()
     }

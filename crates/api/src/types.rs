@@ -1,0 +1,212 @@
+//! Request and response bodies under `/v1/`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// `POST /v1/login`: password (+ TOTP) for certificates.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    /// User name.
+    pub user: String,
+    /// Password (never logged).
+    pub password: String,
+    /// Current TOTP code, when the user has one.
+    #[serde(default)]
+    pub otp: Option<String>,
+    /// The client's public key (OpenSSH `ssh-ed25519 AAAA…`); used for both
+    /// the SSH and the X.509 certificate.
+    pub public_key: String,
+    /// Requested lifetime in seconds (capped by roles; default 12 h).
+    #[serde(default)]
+    pub ttl_secs: Option<u64>,
+}
+
+impl fmt::Debug for LoginRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoginRequest")
+            .field("user", &self.user)
+            .field("password", &"<redacted>")
+            .field("otp", &self.otp.as_ref().map(|_| "<redacted>"))
+            .field("public_key", &self.public_key)
+            .field("ttl_secs", &self.ttl_secs)
+            .finish()
+    }
+}
+
+/// `POST /v1/certs/renew` (authenticated by the current certificate).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RenewRequest {
+    /// Public key to certify (may be a new one).
+    pub public_key: String,
+    /// Requested lifetime in seconds.
+    #[serde(default)]
+    pub ttl_secs: Option<u64>,
+}
+
+/// Certificates for a user or bot.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CertsResponse {
+    /// Whose certificates these are.
+    pub user: String,
+    /// Cluster name.
+    pub cluster: String,
+    /// OpenSSH user certificate line.
+    pub ssh_cert: String,
+    /// X.509 client certificate (PEM).
+    pub x509_cert_pem: String,
+    /// Host CA certificate (PEM): what TLS servers chain to.
+    pub host_ca_pem: String,
+    /// Host CA SSH public keys (for `@cert-authority` in known_hosts).
+    pub host_ca_ssh: Vec<String>,
+    /// User CA SSH public keys (for `TrustedUserCAKeys`).
+    pub user_ca_ssh: Vec<String>,
+    /// Logins in the certificate.
+    pub principals: Vec<String>,
+    /// The user's roles.
+    pub roles: Vec<String>,
+    /// Certificate serial.
+    pub serial: u64,
+    /// End of validity.
+    #[serde(with = "time::serde::rfc3339")]
+    pub valid_before: OffsetDateTime,
+}
+
+/// `POST /v1/signup`: complete an invitation.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignupRequest {
+    /// The token `kgctl users add` printed.
+    pub token: String,
+    /// The new password.
+    pub password: String,
+}
+
+impl fmt::Debug for SignupRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SignupRequest { token: <redacted>, password: <redacted> }")
+    }
+}
+
+/// Answer to a sign-up.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct SignupResponse {
+    /// The user whose sign-up completed.
+    pub user: String,
+    /// `otpauth://` URI to load into an authenticator app, when TOTP is
+    /// required. Shown once.
+    #[serde(default)]
+    pub totp_uri: Option<String>,
+}
+
+impl fmt::Debug for SignupResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SignupResponse").field("user", &self.user).field("totp_uri", &"<redacted>").finish()
+    }
+}
+
+/// One certificate authority in `kgctl status`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CaInfo {
+    /// `user`, `host`, `audit`, …
+    pub kind: String,
+    /// SSH key fingerprints (`SHA256:…`), active first.
+    pub ssh_fingerprints: Vec<String>,
+    /// X.509 SPKI pin (`sha256:…`).
+    pub x509_pin: String,
+}
+
+/// `GET /v1/status`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StatusResponse {
+    /// Cluster name.
+    pub cluster: String,
+    /// Pin clients and nodes use on first contact.
+    pub ca_pin: String,
+    /// Server version.
+    pub version: String,
+    /// Every CA.
+    pub cas: Vec<CaInfo>,
+    /// The caller, as the server sees them.
+    pub caller: String,
+}
+
+/// `POST /v1/users`: invite a user.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddUserRequest {
+    /// New user's name.
+    pub name: String,
+    /// Roles to grant.
+    pub roles: Vec<String>,
+    /// Traits, including `logins`.
+    #[serde(default)]
+    pub traits: BTreeMap<String, Vec<String>>,
+    /// How long the sign-up token lives, in seconds (default 1 h).
+    #[serde(default)]
+    pub token_ttl_secs: Option<u64>,
+}
+
+/// Answer to an invitation or a reset.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct SignupToken {
+    /// The user.
+    pub user: String,
+    /// The one-time token (shown once, stored hashed).
+    pub token: String,
+    /// When it stops working.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires: OffsetDateTime,
+}
+
+impl fmt::Debug for SignupToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SignupToken").field("user", &self.user).field("token", &"<redacted>").finish()
+    }
+}
+
+/// `POST /v1/certs/sign`: certificates for a named user (admin only) —
+/// `kgctl auth sign`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignRequest {
+    /// Whose identity to issue.
+    pub user: String,
+    /// Public key to certify.
+    pub public_key: String,
+    /// Lifetime in seconds.
+    pub ttl_secs: u64,
+}
+
+/// `POST /v1/resources`: create or overwrite.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PutResourceRequest {
+    /// The resource (kind/version/metadata/spec).
+    pub resource: serde_json::Value,
+    /// Overwrite an existing one.
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// `GET /v1/ca/{kind}`: a CA's public material.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CaExport {
+    /// CA kind.
+    pub kind: String,
+    /// SSH public keys (OpenSSH lines), active first.
+    pub ssh_public_keys: Vec<String>,
+    /// X.509 CA certificate (PEM).
+    pub x509_pem: String,
+}
+
+/// Generic acknowledgement.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Ack {
+    /// What was done.
+    pub message: String,
+}

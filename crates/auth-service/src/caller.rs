@@ -1,0 +1,127 @@
+//! Who is calling: derived from the connection (mTLS certificate or admin
+//! socket credentials), never from anything the caller merely claims.
+
+use std::net::{IpAddr, SocketAddr};
+
+use base64::Engine;
+use http::HeaderMap;
+use keygate_api::{FORWARDED_CERT_HEADER, FORWARDED_FOR_HEADER};
+use keygate_ca::{SystemRole, parse_x509_identity, verify_issued_by};
+use keygate_tls::{ConnInfo, UnixPeer};
+
+use crate::{AuthError, AuthServer};
+
+/// The authenticated caller of an API request.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    /// A local admin on the auth host, over the admin Unix socket.
+    AdminSocket {
+        /// OS user name of the peer.
+        os_user: String,
+        /// Its uid.
+        uid: u32,
+    },
+    /// A user or bot holding a certificate from the user CA.
+    User {
+        /// User name (certificate CN).
+        name: String,
+        /// Whether it is a bot identity.
+        bot: bool,
+        /// Client address.
+        remote: Option<IpAddr>,
+    },
+    /// A proxy, acting for an unauthenticated client.
+    Proxy {
+        /// The client's address as the proxy saw it.
+        remote: Option<IpAddr>,
+    },
+    /// Nobody in particular.
+    Anonymous {
+        /// Client address.
+        remote: Option<IpAddr>,
+    },
+}
+
+impl Caller {
+    /// The client's address, for rate limiting and the audit log.
+    pub fn remote(&self) -> Option<IpAddr> {
+        match self {
+            Caller::User { remote, .. } | Caller::Proxy { remote } | Caller::Anonymous { remote } => *remote,
+            Caller::AdminSocket { .. } => None,
+        }
+    }
+}
+
+fn os_user_name(uid: u32) -> String {
+    // /etc/passwd lookup without libc: good enough for a display name.
+    std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|p| {
+            p.lines().find_map(|l| {
+                let mut f = l.split(':');
+                let name = f.next()?;
+                let _pw = f.next()?;
+                (f.next()? == uid.to_string()).then(|| name.to_owned())
+            })
+        })
+        .unwrap_or_else(|| format!("uid {uid}"))
+}
+
+impl AuthServer {
+    /// Resolves the caller of one request.
+    pub fn resolve_caller(
+        &self,
+        conn: Option<&ConnInfo>,
+        unix: Option<&UnixPeer>,
+        headers: &HeaderMap,
+    ) -> Result<Caller, AuthError> {
+        if let Some(peer) = unix {
+            return Ok(Caller::AdminSocket { os_user: os_user_name(peer.uid), uid: peer.uid });
+        }
+        let Some(conn) = conn else {
+            return Ok(Caller::Anonymous { remote: None });
+        };
+        let remote = Some(conn.remote.ip());
+        let Some(leaf) = conn.peer_certs.as_ref().and_then(|c| c.first()) else {
+            return Ok(Caller::Anonymous { remote });
+        };
+        let now = self.clock().now();
+        let id = parse_x509_identity(leaf)
+            .map_err(|e| AuthError::Unauthenticated(format!("unusable client certificate: {e}")))?;
+        match id.system_role {
+            Some(SystemRole::Proxy) => {
+                // System identities come only from the host CA.
+                verify_issued_by(leaf, self.host_ca().x509_cert_der(), now)
+                    .map_err(|e| AuthError::Unauthenticated(format!("proxy certificate: {e}")))?;
+                let fwd_remote = headers
+                    .get(FORWARDED_FOR_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|s| s.parse::<SocketAddr>().ok().map(|a| a.ip()).or_else(|| s.parse::<IpAddr>().ok()));
+                match headers.get(FORWARDED_CERT_HEADER).and_then(|v| v.to_str().ok()) {
+                    Some(b64) => {
+                        let der = base64::engine::general_purpose::STANDARD
+                            .decode(b64)
+                            .map_err(|_| AuthError::Unauthenticated("malformed forwarded certificate".into()))?;
+                        self.user_caller(&der, fwd_remote)
+                    }
+                    None => Ok(Caller::Proxy { remote: fwd_remote }),
+                }
+            }
+            Some(SystemRole::Bot) | None => self.user_caller(leaf, remote),
+            Some(other) => Err(AuthError::AccessDenied(format!(
+                "a {} identity cannot call this API",
+                other.as_str()
+            ))),
+        }
+    }
+
+    /// A user (or bot) caller from a certificate, which must come from the
+    /// user CA and be valid now. Re-checked here even when a TLS stack
+    /// already did, because forwarded certificates bypass that stack.
+    fn user_caller(&self, der: &[u8], remote: Option<IpAddr>) -> Result<Caller, AuthError> {
+        verify_issued_by(der, self.user_ca().x509_cert_der(), self.clock().now())
+            .map_err(|e| AuthError::Unauthenticated(format!("client certificate refused: {e}; run kg login")))?;
+        let id = parse_x509_identity(der).map_err(|e| AuthError::Unauthenticated(e.to_string()))?;
+        Ok(Caller::User { name: id.common_name, bot: id.system_role == Some(SystemRole::Bot), remote })
+    }
+}

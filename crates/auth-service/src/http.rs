@@ -1,0 +1,179 @@
+//! HTTP routes of the auth service. Handlers only translate: they resolve
+//! the caller from the connection, call one `AuthServer` method, and map
+//! its error through `AuthError`'s one mapping.
+
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::HeaderMap;
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use keygate_api::{AddUserRequest, Ack, LoginRequest, PutResourceRequest, RenewRequest, SignRequest, SignupRequest};
+use keygate_tls::{ConnInfo, UnixPeer};
+use keygate_types::Kind;
+
+use crate::{AuthError, AuthServer, Caller};
+
+type Res<T> = Result<Json<T>, AuthError>;
+
+fn caller(s: &AuthServer, conn: Option<Extension<ConnInfo>>, unix: Option<Extension<UnixPeer>>, headers: &HeaderMap) -> Result<Caller, AuthError> {
+    s.resolve_caller(conn.as_ref().map(|c| &c.0), unix.as_ref().map(|u| &u.0), headers)
+}
+
+fn kind(s: &str) -> Result<Kind, AuthError> {
+    s.parse().map_err(|e: keygate_types::TypesError| AuthError::BadRequest(e.to_string()))
+}
+
+/// Routes shared by the mTLS listener and the admin socket.
+fn routes() -> Router<AuthServer> {
+    Router::new()
+        .route("/v1/ping", get(ping))
+        .route("/v1/login", post(login))
+        .route("/v1/signup", post(signup))
+        .route("/v1/certs/renew", post(renew))
+        .route("/v1/certs/sign", post(sign))
+        .route("/v1/status", get(status))
+        .route("/v1/ca/{kind}", get(ca_export))
+        .route("/v1/users", post(add_user))
+        .route("/v1/users/{name}/reset", post(reset_user))
+        .route("/v1/resources", post(put_resource))
+        .route("/v1/resources/{kind}", get(list))
+        .route("/v1/resources/{kind}/{name}", get(read).delete(remove))
+        .layer(DefaultBodyLimit::max(keygate_api::MAX_BODY_BYTES))
+}
+
+/// The internal API served on the auth address (mTLS only).
+pub fn internal_router(s: AuthServer) -> Router {
+    routes().with_state(s)
+}
+
+/// The same API on the admin Unix socket.
+pub fn admin_router(s: AuthServer) -> Router {
+    routes().with_state(s)
+}
+
+async fn ping(State(s): State<AuthServer>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({"cluster": s.cluster()}))
+}
+
+async fn login(
+    State(s): State<AuthServer>,
+    conn: Option<Extension<ConnInfo>>,
+    unix: Option<Extension<UnixPeer>>,
+    headers: HeaderMap,
+    Json(req): Json<LoginRequest>,
+) -> Res<keygate_api::CertsResponse> {
+    let c = caller(&s, conn, unix, &headers)?;
+    Ok(Json(s.login(req, c.remote()).await?))
+}
+
+async fn signup(State(s): State<AuthServer>, Json(req): Json<SignupRequest>) -> Res<keygate_api::SignupResponse> {
+    Ok(Json(s.signup(req).await?))
+}
+
+async fn renew(
+    State(s): State<AuthServer>,
+    conn: Option<Extension<ConnInfo>>,
+    unix: Option<Extension<UnixPeer>>,
+    headers: HeaderMap,
+    Json(req): Json<RenewRequest>,
+) -> Res<keygate_api::CertsResponse> {
+    let c = caller(&s, conn, unix, &headers)?;
+    Ok(Json(s.renew(&c, &req.public_key, req.ttl_secs.map(Duration::from_secs)).await?))
+}
+
+async fn sign(
+    State(s): State<AuthServer>,
+    conn: Option<Extension<ConnInfo>>,
+    unix: Option<Extension<UnixPeer>>,
+    headers: HeaderMap,
+    Json(req): Json<SignRequest>,
+) -> Res<keygate_api::CertsResponse> {
+    let c = caller(&s, conn, unix, &headers)?;
+    Ok(Json(s.sign(&c, req).await?))
+}
+
+async fn status(
+    State(s): State<AuthServer>,
+    conn: Option<Extension<ConnInfo>>,
+    unix: Option<Extension<UnixPeer>>,
+    headers: HeaderMap,
+) -> Res<keygate_api::StatusResponse> {
+    let c = caller(&s, conn, unix, &headers)?;
+    Ok(Json(s.status(&c).await?))
+}
+
+async fn ca_export(State(s): State<AuthServer>, Path(k): Path<String>) -> Res<keygate_api::CaExport> {
+    Ok(Json(s.ca_export(&k)?))
+}
+
+async fn add_user(
+    State(s): State<AuthServer>,
+    conn: Option<Extension<ConnInfo>>,
+    unix: Option<Extension<UnixPeer>>,
+    headers: HeaderMap,
+    Json(req): Json<AddUserRequest>,
+) -> Res<keygate_api::SignupToken> {
+    let c = caller(&s, conn, unix, &headers)?;
+    Ok(Json(s.add_user(&c, req).await?))
+}
+
+async fn reset_user(
+    State(s): State<AuthServer>,
+    conn: Option<Extension<ConnInfo>>,
+    unix: Option<Extension<UnixPeer>>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Res<keygate_api::SignupToken> {
+    let c = caller(&s, conn, unix, &headers)?;
+    Ok(Json(s.reset_user(&c, &name).await?))
+}
+
+async fn put_resource(
+    State(s): State<AuthServer>,
+    conn: Option<Extension<ConnInfo>>,
+    unix: Option<Extension<UnixPeer>>,
+    headers: HeaderMap,
+    Json(req): Json<PutResourceRequest>,
+) -> Res<Ack> {
+    let c = caller(&s, conn, unix, &headers)?;
+    let name = req.resource.pointer("/metadata/name").and_then(|n| n.as_str()).unwrap_or("").to_owned();
+    let kind = req.resource.get("kind").and_then(|n| n.as_str()).unwrap_or("").to_owned();
+    s.put(&c, req.resource, req.force).await?;
+    Ok(Json(Ack { message: format!("{kind} {name:?} saved") }))
+}
+
+async fn list(
+    State(s): State<AuthServer>,
+    conn: Option<Extension<ConnInfo>>,
+    unix: Option<Extension<UnixPeer>>,
+    headers: HeaderMap,
+    Path(k): Path<String>,
+) -> Res<Vec<serde_json::Value>> {
+    let c = caller(&s, conn, unix, &headers)?;
+    Ok(Json(s.list(&c, kind(&k)?).await?))
+}
+
+async fn read(
+    State(s): State<AuthServer>,
+    conn: Option<Extension<ConnInfo>>,
+    unix: Option<Extension<UnixPeer>>,
+    headers: HeaderMap,
+    Path((k, name)): Path<(String, String)>,
+) -> Res<serde_json::Value> {
+    let c = caller(&s, conn, unix, &headers)?;
+    Ok(Json(s.read(&c, kind(&k)?, &name).await?))
+}
+
+async fn remove(
+    State(s): State<AuthServer>,
+    conn: Option<Extension<ConnInfo>>,
+    unix: Option<Extension<UnixPeer>>,
+    headers: HeaderMap,
+    Path((k, name)): Path<(String, String)>,
+) -> Res<Ack> {
+    let c = caller(&s, conn, unix, &headers)?;
+    let k = kind(&k)?;
+    s.remove(&c, k, &name).await?;
+    Ok(Json(Ack { message: format!("{k} {name:?} deleted") }))
+}
