@@ -96,3 +96,12 @@ impl AuthServer {
         keygate_ca::ca_pin(self.inner.host_ca.x509_cert_der()).unwrap_or_default()
     }
 }
+
+impl AuthServer {
+    /// Periodic housekeeping: expires leases. Errors are logged, not fatal.
+    pub async fn sweep(&self) {
+        if let Err(e) = self.repo().backend.expire_leases().await {
+            tracing::warn!("expiring leases: {e}");
+        }
+    }
+}

@@ -1,1 +1,181 @@
-fn main() {}
+//! `keygate`: the daemon binary. Thin: parses flags, calls the library.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use keygate::config::{Config, SAMPLE};
+use keygate::{StartOptions, start};
+
+#[derive(Parser)]
+#[command(name = "keygate", version, about = "Keygate: identity-aware access with short-lived certificates.")]
+struct Cli {
+    /// Verbose logs to stderr.
+    #[arg(long, global = true)]
+    debug: bool,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Start the daemon (with no config: an all-in-one cluster on localhost).
+    #[command(after_help = "Example:\n  keygate start --data-dir /tmp/kg\n  kg login --proxy localhost:3080 --user admin --ca-pin sha256:…")]
+    Start(StartArgs),
+    /// Print a commented sample keygate.yaml.
+    Configure,
+    /// Print version and build information.
+    Version,
+}
+
+#[derive(clap::Args)]
+struct StartArgs {
+    /// Configuration file (keygate.yaml); flags override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// State directory [default: ~/.local/share/keygate].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Services to run; only the all-in-one set (auth,proxy) exists so far.
+    #[arg(long, value_delimiter = ',', default_value = "auth,proxy,node")]
+    roles: Vec<String>,
+    /// Public HTTPS address.
+    #[arg(long)]
+    web_addr: Option<SocketAddr>,
+    /// SSH address.
+    #[arg(long)]
+    ssh_addr: Option<SocketAddr>,
+    /// Auth's internal address (mTLS).
+    #[arg(long)]
+    auth_addr: Option<SocketAddr>,
+    /// Name of a new cluster.
+    #[arg(long)]
+    cluster_name: Option<String>,
+    /// Read the first admin's password from this file instead of generating one.
+    #[arg(long)]
+    admin_password_file: Option<PathBuf>,
+}
+
+fn os_user() -> String {
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(0);
+    std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|p| {
+            p.lines().find_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.get(2) == Some(&uid.to_string().as_str())).then(|| f.first().map(|s| (*s).to_owned())).flatten()
+            })
+        })
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "root".into())
+}
+
+fn default_data_dir() -> PathBuf {
+    match std::env::var_os("HOME") {
+        Some(h) => PathBuf::from(h).join(".local/share/keygate"),
+        None => PathBuf::from("/var/lib/keygate"),
+    }
+}
+
+fn fail(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("keygate: {msg}");
+    ExitCode::from(2)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = if cli.debug { "debug" } else { "info" };
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| filter.into()))
+        .with_writer(std::io::stderr)
+        .init();
+    keygate_tls::install_crypto_provider();
+    match cli.cmd {
+        Cmd::Configure => {
+            let _ = std::io::stdout().write_all(SAMPLE.as_bytes());
+            ExitCode::SUCCESS
+        }
+        Cmd::Version => {
+            let _ = writeln!(std::io::stdout(), "keygate {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Cmd::Start(a) => run_start(a).await,
+    }
+}
+
+async fn run_start(a: StartArgs) -> ExitCode {
+    if a.roles.iter().any(|r| !["auth", "proxy", "node"].contains(&r.as_str())) {
+        return fail(format!("unknown role in --roles {:?}: use auth, proxy, node", a.roles));
+    }
+    let mut cfg = match &a.config {
+        Some(p) => match Config::load(p) {
+            Ok(c) => c,
+            Err(e) => return fail(e),
+        },
+        None => Config::default(),
+    };
+    cfg.data_dir = a.data_dir.or(cfg.data_dir).or_else(|| Some(default_data_dir()));
+    cfg.cluster_name = a.cluster_name.or(cfg.cluster_name);
+    cfg.auth.listen_addr = a.auth_addr.or(cfg.auth.listen_addr);
+    cfg.proxy.web_addr = a.web_addr.or(cfg.proxy.web_addr);
+    cfg.proxy.ssh_addr = a.ssh_addr.or(cfg.proxy.ssh_addr);
+    let admin_password = match &a.admin_password_file {
+        Some(p) => match std::fs::read_to_string(p) {
+            Ok(s) => Some(s.trim_end_matches(['\n', '\r']).to_owned()),
+            Err(e) => return fail(format!("cannot read --admin-password-file {}: {e}", p.display())),
+        },
+        None => None,
+    };
+    let login = os_user();
+    let opts = StartOptions {
+        config: cfg,
+        admin_login: login.clone(),
+        admin_password,
+        clock: keygate_clock::SystemClock::shared(),
+        argon2: keygate_authn::Argon2Params::OWASP,
+    };
+    let mut running = match start(opts).await {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    let mut out = String::new();
+    out.push_str(&format!("Keygate cluster {:?} is running.\n", running.cluster));
+    out.push_str(&format!("Web address: https://{}\n", keygate_proxy_service::advertised(running.web_addr)));
+    out.push_str(&format!("SSH address: {}\n", running.ssh_addr));
+    out.push_str(&format!("Auth address: {}\n", running.auth_addr));
+    out.push_str(&format!("CA pin: {}\n", running.ca_pin));
+    out.push_str(&format!("Data dir: {}\n", running.data_dir.display()));
+    if let Some(pw) = &running.first.admin_password {
+        out.push_str(&format!("Admin user: admin (logins: {login})\nAdmin one-time password: {pw}\n"));
+    }
+    out.push_str(&format!(
+        "Log in with:\n  kg login --proxy {} --user admin --ca-pin {}\n",
+        keygate_proxy_service::advertised(running.web_addr),
+        running.ca_pin
+    ));
+    if login != "root" {
+        out.push_str(&format!("Note: keygate is not running as root, so sessions can only open as {login}.\n"));
+    }
+    let _ = std::io::stdout().write_all(out.as_bytes());
+    let _ = std::io::stdout().flush();
+    let token = running.shutdown_token();
+    tokio::spawn(async move {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return,
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("shutting down");
+        token.cancel();
+    });
+    running.wait().await;
+    running.stop().await;
+    ExitCode::SUCCESS
+}
