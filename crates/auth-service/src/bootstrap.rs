@@ -54,13 +54,20 @@ pub struct FirstStart {
     /// The generated one-time admin password (None when given or not the
     /// first start).
     pub admin_password: Option<String>,
+    /// The admin's TOTP enrolment (`otpauth://` URI) when the cluster
+    /// requires a second factor. Shown once.
+    pub admin_totp_uri: Option<String>,
     /// Whether this start created the cluster.
     pub created: bool,
 }
 
 impl std::fmt::Debug for FirstStart {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FirstStart").field("admin_password", &"<redacted>").field("created", &self.created).finish()
+        f.debug_struct("FirstStart")
+            .field("admin_password", &"<redacted>")
+            .field("admin_totp_uri", &"<redacted>")
+            .field("created", &self.created)
+            .finish()
     }
 }
 
@@ -163,7 +170,9 @@ impl AuthServer {
         });
         server.ensure_defaults().await?;
         if first.created {
-            first.admin_password = server.create_first_admin().await?;
+            let (password, totp_uri) = server.create_first_admin().await?;
+            first.admin_password = password;
+            first.admin_totp_uri = totp_uri;
         }
         Ok((server, first))
     }
@@ -183,7 +192,9 @@ impl AuthServer {
         Ok(())
     }
 
-    async fn create_first_admin(&self) -> Result<Option<String>, AuthError> {
+    /// Creates `admin` with a password and, when the cluster requires a
+    /// second factor, an enrolled TOTP device (the URI is shown once).
+    async fn create_first_admin(&self) -> Result<(Option<String>, Option<String>), AuthError> {
         let opts = self.opts();
         let (password, generated) = match &opts.admin_password {
             Some(p) => (p.clone(), false),
@@ -200,11 +211,19 @@ impl AuthServer {
         );
         user.spec.status.has_password = true;
         let hash = hash_password_with(&Password::new(password.clone()), opts.argon2).map_err(AuthError::internal)?;
+        let pref = self.auth_preference().await?;
+        let (totp, uri) = if pref.second_factor_wants_totp() {
+            let (stored, uri) = self.new_totp("admin")?;
+            (Some(stored), Some(uri))
+        } else {
+            (None, None)
+        };
+        user.spec.status.has_totp = totp.is_some();
         self.repo().put_resource(&AnyResource::User(user), Some(0)).await?;
-        let auth = LocalAuth { password_hash: Some(hash), totp: None };
+        let auth = LocalAuth { password_hash: Some(hash), totp };
         self.repo().put_json(&local_auth_key("admin"), &auth).await?;
         let actor = Actor { name: "keygate".into(), kind: ActorKind::System, via: None };
         self.audit(self.event(EventType::UserCreate).user("admin").actor(actor).success(true)).await?;
-        Ok(generated.then_some(password))
+        Ok((generated.then_some(password), uri))
     }
 }

@@ -176,6 +176,15 @@ impl AuthServer {
         })
     }
 
+    /// A fresh TOTP device for `user`: the sealed record to store and the
+    /// `otpauth://` URI to show once.
+    pub(crate) fn new_totp(&self, user: &str) -> Result<(StoredTotp, String), AuthError> {
+        let secret = TotpSecret::generate();
+        let uri = secret.otpauth_uri(&format!("Keygate {}", self.cluster()), user);
+        let sealed = self.kek().seal(secret.expose_bytes(), &totp_aad(user))?;
+        Ok((StoredTotp { sealed_secret: sealed, last_step: None }, uri))
+    }
+
     fn open_totp(&self, user: &str, sealed: &Sealed) -> Result<TotpSecret, AuthError> {
         let bytes = self.kek().open(sealed, &totp_aad(user))?;
         TotpSecret::from_bytes(bytes.to_vec()).map_err(AuthError::internal)
@@ -202,12 +211,9 @@ impl AuthServer {
             .map_err(AuthError::internal)?
             .map_err(AuthError::internal)?;
         let pref = self.auth_preference().await?;
-        let wants_totp = matches!(pref.second_factor, keygate_types::SecondFactor::Otp | keygate_types::SecondFactor::On);
-        let (totp, uri) = if wants_totp {
-            let secret = TotpSecret::generate();
-            let uri = secret.otpauth_uri(&format!("Keygate {}", self.cluster()), user.as_str());
-            let sealed = self.kek().seal(secret.expose_bytes(), &totp_aad(user.as_str()))?;
-            (Some(StoredTotp { sealed_secret: sealed, last_step: None }), Some(uri))
+        let (totp, uri) = if pref.second_factor_wants_totp() {
+            let (stored, uri) = self.new_totp(user.as_str())?;
+            (Some(stored), Some(uri))
         } else {
             (None, None)
         };

@@ -152,8 +152,13 @@ async fn run_start(a: StartArgs) -> ExitCode {
     if let Some(pw) = &running.first.admin_password {
         out.push_str(&format!("Admin user: admin (logins: {login})\nAdmin one-time password: {pw}\n"));
     }
+    if let Some(uri) = &running.first.admin_totp_uri {
+        out.push_str(&format!(
+            "Admin TOTP: {uri}\n  (add it to an authenticator app now; it is shown only once. kg login asks for its code with --otp)\n"
+        ));
+    }
     out.push_str(&format!(
-        "Log in with:\n  kg login --proxy {} --user admin --ca-pin {}\n",
+        "Log in with:\n  kg login --proxy {} --user admin --ca-pin {} --otp CODE\n",
         keygate_proxy_service::advertised(running.web_addr),
         running.ca_pin
     ));

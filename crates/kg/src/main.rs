@@ -1,1 +1,87 @@
-fn main() {}
+//! `kg`: the user CLI. Thin: each subcommand is a function in its module.
+
+mod login;
+mod status;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use keygate_client::output::Format;
+
+#[derive(Parser)]
+#[command(name = "kg", version, about = "Keygate user CLI: log in and get short-lived certificates.")]
+struct Cli {
+    /// Verbose output to stderr.
+    #[arg(long, global = true)]
+    debug: bool,
+    /// Output format: table, json or yaml.
+    #[arg(long, global = true, default_value = "table")]
+    format: Format,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Log in and get certificates (renews without a password while the current ones are valid).
+    #[command(after_help = "Examples:\n  kg login --proxy localhost:3080 --user alice --ca-pin sha256:3f…\n  echo \"$PW\" | kg login --proxy localhost:3080 --user alice --password-stdin --otp 123456")]
+    Login(login::LoginArgs),
+    /// Complete an invitation printed by `kgctl users add`.
+    #[command(after_help = "Example:\n  kg signup --proxy localhost:3080 --token 8c1f… --ca-pin sha256:3f…")]
+    Signup(login::SignupArgs),
+    /// Show the current identity.
+    #[command(after_help = "Example:\n  kg status --format json")]
+    Status,
+    /// Forget the current identity (and remove its key from ssh-agent).
+    Logout,
+}
+
+/// A failure with its exit code (1 = "no", 2 = error) and one-line message.
+pub struct Failure {
+    /// Exit code per CLI.md.
+    pub code: u8,
+    /// What happened, why, what to do.
+    pub message: String,
+}
+
+impl Failure {
+    pub fn usage(m: impl Into<String>) -> Self {
+        Self { code: 2, message: m.into() }
+    }
+
+    pub fn no(m: impl Into<String>) -> Self {
+        Self { code: 1, message: m.into() }
+    }
+}
+
+impl From<keygate_api::ApiError> for Failure {
+    fn from(e: keygate_api::ApiError) -> Self {
+        Self { code: e.exit_code(), message: e.to_string() }
+    }
+}
+
+impl From<keygate_client::ClientError> for Failure {
+    fn from(e: keygate_client::ClientError) -> Self {
+        let code = if matches!(e, keygate_client::ClientError::Profile(_)) { 1 } else { 2 };
+        Self { code, message: e.to_string() }
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    keygate_tls::install_crypto_provider();
+    let r = match cli.cmd {
+        Cmd::Login(a) => login::login(a, cli.format).await,
+        Cmd::Signup(a) => login::signup(a).await,
+        Cmd::Status => status::status(cli.format),
+        Cmd::Logout => status::logout(),
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("kg: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}

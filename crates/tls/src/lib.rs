@@ -15,7 +15,8 @@ mod serve;
 pub use config::{ClientAuth, client_config, install_crypto_provider, server_config};
 pub use pin::{PinCapture, ca_pin_of, pinned_client_config};
 pub use rustls;
-pub use rustls_pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
+pub use rustls_pki_types::pem::PemObject;
+pub use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 pub use serve::{ConnInfo, ServeError, UnixPeer, serve_tls, serve_unix};
 
 use thiserror::Error;

@@ -293,6 +293,13 @@ impl Default for AuthPreferenceSpec {
     }
 }
 
+impl AuthPreferenceSpec {
+    /// Whether local users need a TOTP device (enrolled at sign-up).
+    pub fn second_factor_wants_totp(&self) -> bool {
+        matches!(self.second_factor, SecondFactor::Otp | SecondFactor::On)
+    }
+}
+
 fn default_connector() -> String {
     "local".to_owned()
 }
