@@ -133,6 +133,9 @@ pub struct StatusResponse {
     pub cas: Vec<CaInfo>,
     /// The caller, as the server sees them.
     pub caller: String,
+    /// The proxy's public address, when auth knows it.
+    #[serde(default)]
+    pub proxy_addr: Option<String>,
 }
 
 /// `POST /v1/users`: invite a user.

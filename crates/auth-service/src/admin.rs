@@ -49,9 +49,28 @@ impl AuthServer {
                 ));
             }
         };
-        authorize(&identity, Target::Kind(kind), Action::Verb(verb), &ctx, now).map_err(|d| {
-            AuthError::AccessDenied(format!("{} (role {}, rule {})", d.reason, d.role.unwrap_or_else(|| "-".into()), d.rule))
-        })
+        match authorize(&identity, Target::Kind(kind), Action::Verb(verb), &ctx, now) {
+            Ok(p) => Ok(p),
+            Err(d) => {
+                // Every denial is a decision worth recording.
+                let ev = self
+                    .event(EventType::AuthFailed)
+                    .user(identity.user.clone())
+                    .actor(actor_of(caller))
+                    .error(d.reason.clone())
+                    .field("kind", kind)
+                    .field("verb", verb)
+                    .field("rule", d.rule.clone())
+                    .field("role", d.role.clone().unwrap_or_default());
+                self.audit(ev).await?;
+                Err(AuthError::AccessDenied(format!(
+                    "{} (role {}, rule {})",
+                    d.reason,
+                    d.role.unwrap_or_else(|| "-".into()),
+                    d.rule
+                )))
+            }
+        }
     }
 
     /// `GET /v1/status`.
@@ -81,6 +100,7 @@ impl AuthServer {
             version: env!("CARGO_PKG_VERSION").into(),
             cas,
             caller: who,
+            proxy_addr: self.opts().proxy_addr.clone(),
         })
     }
 

@@ -34,6 +34,8 @@ pub struct AuthOptions {
     pub argon2: Argon2Params,
     /// Certificate lifetime when the client asks for none.
     pub default_cert_ttl: Duration,
+    /// The proxy's public address (for hints in `kgctl` output).
+    pub proxy_addr: Option<String>,
 }
 
 impl AuthOptions {
@@ -44,6 +46,7 @@ impl AuthOptions {
             admin_password: None,
             argon2: Argon2Params::OWASP,
             default_cert_ttl: Duration::from_secs(12 * 3600),
+            proxy_addr: None,
         }
     }
 }

@@ -149,14 +149,15 @@ pub async fn start(opts: StartOptions) -> Result<Running, StartError> {
     let mut auth_opts = AuthOptions::new(cfg.cluster_name.clone().unwrap_or_else(|| "keygate".into()), opts.admin_login.clone());
     auth_opts.admin_password = opts.admin_password.clone();
     auth_opts.argon2 = opts.argon2;
-    let (auth, first) = AuthServer::open(Arc::new(backend), audit.clone(), opts.clock.clone(), kek, auth_opts)
-        .await
-        .map_err(|e| state_err("starting auth")(e.to_string()))?;
-
     let auth_listener = bind(cfg.auth.listen_addr.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 3025)))).await?;
     let web_listener = bind(cfg.proxy.web_addr.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 3080)))).await?;
     let auth_addr = auth_listener.local_addr().map_err(|e| state_err("auth listener")(e.to_string()))?;
     let web_addr = web_listener.local_addr().map_err(|e| state_err("web listener")(e.to_string()))?;
+    auth_opts.proxy_addr = Some(keygate_proxy_service::advertised(web_addr));
+    let (auth, first) = AuthServer::open(Arc::new(backend), audit.clone(), opts.clock.clone(), kek, auth_opts)
+        .await
+        .map_err(|e| state_err("starting auth")(e.to_string()))?;
+
     let ssh_addr = cfg.proxy.ssh_addr.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 3023)));
 
     let ca_der = |k: CaKind| auth.ca(k).map(|c| CertificateDer::from(c.x509_cert_der().to_vec()));

@@ -1,1 +1,124 @@
-fn main() {}
+//! `kgctl`: the admin CLI. Thin: flags here, one function per command in
+//! the modules.
+
+mod auth;
+mod connect;
+mod resources;
+mod users;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use keygate_client::output::Format;
+
+#[derive(Parser)]
+#[command(name = "kgctl", version, about = "Keygate admin CLI.")]
+pub struct Cli {
+    /// Talk to the daemon on this host through DIR/admin.sock (run as the daemon's user or root).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// Authenticate with an identity file from `kgctl auth sign`.
+    #[arg(short = 'i', long = "identity", global = true)]
+    identity: Option<PathBuf>,
+    /// Output format: table, json or yaml (`auth export`: openssh or x509).
+    #[arg(long, global = true, default_value = "table")]
+    format: String,
+    /// Verbose output.
+    #[arg(long, global = true)]
+    debug: bool,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Cluster name, CAs with fingerprints, CA pin, version.
+    #[command(after_help = "Example:\n  kgctl --data-dir ~/.local/share/keygate status")]
+    Status,
+    /// Manage users.
+    #[command(subcommand)]
+    Users(users::UsersCmd),
+    /// Print resources: KIND or KIND/NAME (user, role, token, lock, node, auth_preference).
+    #[command(after_help = "Examples:\n  kgctl get roles\n  kgctl get role/access --format yaml > access.yaml")]
+    Get {
+        /// KIND or KIND/NAME.
+        target: String,
+    },
+    /// Create resources from a YAML/JSON file (`-` for stdin).
+    #[command(after_help = "Example:\n  kgctl create -f roles.yaml --force")]
+    Create {
+        /// File with one or more `---`-separated resources.
+        #[arg(short = 'f', long = "file")]
+        file: PathBuf,
+        /// Overwrite resources that exist.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Delete a resource: KIND/NAME.
+    #[command(after_help = "Example:\n  kgctl rm role/old-contractors")]
+    Rm {
+        /// KIND/NAME.
+        target: String,
+    },
+    /// Certificate authorities and identities.
+    #[command(subcommand)]
+    Auth(auth::AuthCmd),
+}
+
+/// A failure with its exit code (1 = "no", 2 = error).
+pub struct Failure {
+    /// Exit code per CLI.md.
+    pub code: u8,
+    /// One line: what, why, what next.
+    pub message: String,
+}
+
+impl Failure {
+    pub fn usage(m: impl Into<String>) -> Self {
+        Self { code: 2, message: m.into() }
+    }
+}
+
+impl From<keygate_api::ApiError> for Failure {
+    fn from(e: keygate_api::ApiError) -> Self {
+        Self { code: e.exit_code(), message: e.to_string() }
+    }
+}
+
+impl From<keygate_client::ClientError> for Failure {
+    fn from(e: keygate_client::ClientError) -> Self {
+        Self { code: 2, message: e.to_string() }
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    keygate_tls::install_crypto_provider();
+    let r = run(cli).await;
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("kgctl: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+/// The data format for commands that print tables, JSON or YAML.
+fn data_format(cli: &Cli) -> Result<Format, Failure> {
+    cli.format.parse().map_err(Failure::usage)
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
+    let client = connect::client(&cli)?;
+    match &cli.cmd {
+        Cmd::Status => auth::status(&client, data_format(&cli)?).await,
+        Cmd::Users(c) => users::run(&client, c, data_format(&cli)?, &cli).await,
+        Cmd::Get { target } => resources::get(&client, target, data_format(&cli)?).await,
+        Cmd::Create { file, force } => resources::create(&client, file, *force).await,
+        Cmd::Rm { target } => resources::rm(&client, target).await,
+        Cmd::Auth(c) => auth::run(&client, &cli, c).await,
+    }
+}

@@ -1,0 +1,101 @@
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
+
+use clap::Subcommand;
+use keygate_api::{ApiClient, CaExport, CertsResponse, SignRequest, StatusResponse};
+use keygate_client::output::{Format, out, structured, table};
+use keygate_client::{ClientKey, IdentityFile};
+
+use crate::{Cli, Failure};
+
+#[derive(Subcommand)]
+pub enum AuthCmd {
+    /// Print a CA's public keys (`--format openssh` default, or `x509`).
+    #[command(after_help = "Examples:\n  kgctl auth export --type user > /etc/ssh/keygate_user_ca.pub   # for TrustedUserCAKeys\n  kgctl auth export --type host >> ~/.ssh/known_hosts             # @cert-authority line\n  kgctl auth export --type host --format x509 > ca.pem")]
+    Export {
+        /// user, host or audit.
+        #[arg(long = "type")]
+        ca_type: String,
+    },
+    /// Issue an identity file (key + certificates + CA + proxy) for a user or bot.
+    #[command(after_help = "Example:\n  kgctl auth sign --user ci-bot --ttl 8h --out ci-bot.identity\n  kgctl -i ci-bot.identity get roles")]
+    Sign {
+        /// Whose identity.
+        #[arg(long)]
+        user: String,
+        /// Lifetime, e.g. 8h.
+        #[arg(long, default_value = "12h")]
+        ttl: String,
+        /// Output file (written 0600).
+        #[arg(long)]
+        out: PathBuf,
+        /// Proxy address recorded in the file [default: current profile's, else localhost:3080].
+        #[arg(long)]
+        proxy: Option<String>,
+    },
+}
+
+/// `kgctl status`.
+pub async fn status(client: &ApiClient, format: Format) -> Result<(), Failure> {
+    let s: StatusResponse = client.get("/v1/status").await?;
+    if format != Format::Table {
+        return structured(&s, format).map_err(Failure::usage);
+    }
+    let rows: Vec<Vec<String>> =
+        s.cas.iter().map(|c| vec![c.kind.clone(), c.ssh_fingerprints.join(" "), c.x509_pin.clone()]).collect();
+    out(&format!(
+        "Cluster: {}\nVersion: {}\nCA pin:  {}\nCaller:  {}\n\n{}",
+        s.cluster,
+        s.version,
+        s.ca_pin,
+        s.caller,
+        table(&["CA", "SSH FINGERPRINT", "X.509 PIN"], &rows)
+    ));
+    Ok(())
+}
+
+fn ttl_secs(s: &str) -> Result<u64, Failure> {
+    s.parse::<keygate_types::Ttl>().map(|t| t.as_secs()).map_err(|e| Failure::usage(format!("--ttl: {e}")))
+}
+
+pub async fn run(client: &ApiClient, cli: &Cli, cmd: &AuthCmd) -> Result<(), Failure> {
+    match cmd {
+        AuthCmd::Export { ca_type } => {
+            let ca: CaExport = client.get(&format!("/v1/ca/{ca_type}")).await?;
+            let text = match cli.format.as_str() {
+                "x509" => ca.x509_pem,
+                "openssh" | "table" => {
+                    let prefix = if ca_type == "host" { "@cert-authority * " } else { "" };
+                    ca.ssh_public_keys.iter().map(|k| format!("{prefix}{}\n", k.trim())).collect()
+                }
+                other => return Err(Failure::usage(format!("--format {other:?}: auth export prints openssh or x509"))),
+            };
+            out(&text);
+            Ok(())
+        }
+        AuthCmd::Sign { user, ttl, out: path, proxy } => {
+            let key = ClientKey::generate();
+            let req = SignRequest { user: user.clone(), public_key: key.public_openssh()?, ttl_secs: ttl_secs(ttl)? };
+            let certs: CertsResponse = client.post("/v1/certs/sign", &req).await?;
+            let status: StatusResponse = client.get("/v1/status").await?;
+            let proxy = proxy.clone().or(status.proxy_addr).unwrap_or_else(|| crate::connect::proxy_hint(cli));
+            let text = IdentityFile::render(&proxy, &key, &certs)?;
+            let _ = std::fs::remove_file(path);
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(|e| Failure::usage(format!("cannot write {}: {e}", path.display())))?;
+            f.write_all(text.as_bytes()).map_err(|e| Failure::usage(format!("writing {}: {e}", path.display())))?;
+            out(&format!(
+                "Wrote identity for {:?} to {} (valid until {}).\n",
+                certs.user,
+                path.display(),
+                certs.valid_before.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+            ));
+            Ok(())
+        }
+    }
+}
