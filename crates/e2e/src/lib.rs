@@ -1,0 +1,137 @@
+//! Helpers for end-to-end tests: find the built binaries, run a real
+//! `keygate start` and read what it prints, compute TOTP codes.
+//!
+//! The binaries must be built first (`scripts/test` does
+//! `cargo build --bins`); a missing one fails the test with that command.
+#![forbid(unsafe_code)]
+// A test-support crate: failing loudly is the point.
+#![allow(clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+/// Path of a workspace binary next to the running test's target dir.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    // target/<profile>/deps/<test> → target/<profile>/<name>
+    let dir = exe.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default();
+    let p = dir.join(name);
+    assert!(p.exists(), "{} is not built: run `cargo build --bins` (scripts/test does) first", p.display());
+    p
+}
+
+/// What `keygate start` printed.
+#[derive(Debug, Default, Clone)]
+pub struct Banner {
+    /// `host:port` clients use.
+    pub proxy: String,
+    /// `sha256:…`.
+    pub ca_pin: String,
+    /// One-time admin password (first start only).
+    pub admin_password: Option<String>,
+    /// Admin TOTP URI (first start only).
+    pub admin_totp_uri: Option<String>,
+    /// Every line, for assertions.
+    pub lines: Vec<String>,
+}
+
+/// A running `keygate start` child, killed on drop.
+pub struct Daemon {
+    /// The process.
+    pub child: Child,
+    /// Its banner.
+    pub banner: Banner,
+    /// Its stderr log file.
+    pub log: PathBuf,
+}
+
+impl Daemon {
+    /// Starts `keygate start --data-dir DIR` on free loopback ports and
+    /// waits for its banner.
+    pub fn start(data_dir: &Path, extra: &[&str]) -> Result<Daemon, String> {
+        let web = keygate_testkit::free_port().map_err(|e| e.to_string())?;
+        let auth = keygate_testkit::free_port().map_err(|e| e.to_string())?;
+        let log = data_dir.with_extension(format!("{web}.log"));
+        let err = std::fs::File::create(&log).map_err(|e| e.to_string())?;
+        let mut child = Command::new(bin("keygate"))
+            .arg("start")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .arg("--web-addr")
+            .arg(format!("127.0.0.1:{web}"))
+            .arg("--auth-addr")
+            .arg(format!("127.0.0.1:{auth}"))
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(err)
+            .spawn()
+            .map_err(|e| format!("cannot run keygate: {e}"))?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let mut banner = Banner::default();
+        for line in BufReader::new(stdout).lines() {
+            let line = line.map_err(|e| e.to_string())?;
+            if let Some(v) = line.strip_prefix("CA pin: ") {
+                banner.ca_pin = v.trim().to_owned();
+            } else if let Some(v) = line.strip_prefix("Web address: https://") {
+                banner.proxy = v.trim().to_owned();
+            } else if let Some(v) = line.strip_prefix("Admin one-time password: ") {
+                banner.admin_password = Some(v.trim().to_owned());
+            } else if let Some(v) = line.strip_prefix("Admin TOTP: ") {
+                banner.admin_totp_uri = Some(v.trim().to_owned());
+            }
+            let done = line.starts_with("Log in with:");
+            banner.lines.push(line);
+            if done {
+                break;
+            }
+        }
+        if banner.ca_pin.is_empty() {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("keygate did not start: {}", std::fs::read_to_string(&log).unwrap_or_default()));
+        }
+        Ok(Daemon { child, banner, log })
+    }
+
+    /// Sends SIGTERM and waits (up to 10 s) for the exit status.
+    pub fn terminate(&mut self) -> Option<i32> {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        for _ in 0..100 {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return st.code();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        None
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The current TOTP code for an `otpauth://` URI.
+pub fn totp_now(uri: &str) -> String {
+    use keygate_clock::Clock;
+    let secret = uri
+        .split(['?', '&'])
+        .find_map(|kv| kv.strip_prefix("secret="))
+        .and_then(|s| keygate_authn::TotpSecret::from_base32(s).ok());
+    let Some(secret) = secret else { return String::new() };
+    keygate_authn::totp_code_at(&secret, keygate_clock::SystemClock::new().now()).unwrap_or_default()
+}
+
+/// Runs a command with `stdin` text, returning its output.
+pub fn run(cmd: &mut Command, stdin: &str) -> Output {
+    let mut child =
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn the command");
+    if let Some(mut i) = child.stdin.take() {
+        let _ = i.write_all(stdin.as_bytes());
+    }
+    child.wait_with_output().expect("wait for the command")
+}
