@@ -21,7 +21,10 @@ pub type ClientTls = keygate_tls::rustls::ClientConfig;
 #[derive(Debug, Clone)]
 enum Transport {
     /// HTTPS to a proxy or auth address.
-    Https { client: reqwest::Client, base: String },
+    Https {
+        client: reqwest::Client,
+        base: String,
+    },
     /// HTTP over the admin Unix socket of a local daemon.
     Unix { path: PathBuf },
 }
@@ -44,12 +47,19 @@ impl ApiClient {
             .timeout(CALL_TIMEOUT)
             .build()
             .map_err(|e| ApiError::Setup(format!("cannot build HTTPS client: {e}")))?;
-        Ok(Self { transport: Transport::Https { client, base: format!("https://{addr}") } })
+        Ok(Self {
+            transport: Transport::Https {
+                client,
+                base: format!("https://{addr}"),
+            },
+        })
     }
 
     /// A client for the daemon's admin socket.
     pub fn unix(path: impl Into<PathBuf>) -> Self {
-        Self { transport: Transport::Unix { path: path.into() } }
+        Self {
+            transport: Transport::Unix { path: path.into() },
+        }
     }
 
     /// Where this client sends requests (for error messages).
@@ -66,7 +76,11 @@ impl ApiClient {
     }
 
     /// POST JSON to `path` and decode JSON.
-    pub async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, ApiError> {
+    pub async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ApiError> {
         self.call(Method::POST, path, Some(body)).await
     }
 
@@ -90,7 +104,9 @@ impl ApiClient {
             Transport::Https { client, base } => {
                 let mut req = client.request(method, format!("{base}{path}"));
                 if let Some(b) = body {
-                    req = req.header(http::header::CONTENT_TYPE, "application/json").body(b);
+                    req = req
+                        .header(http::header::CONTENT_TYPE, "application/json")
+                        .body(b);
                 }
                 let resp = req.send().await.map_err(|e| ApiError::Transport {
                     target: base.clone(),
@@ -119,11 +135,25 @@ impl ApiClient {
             return serde_json::from_slice(&bytes).map_err(|e| ApiError::Decode(e.to_string()));
         }
         match serde_json::from_slice::<ErrorBody>(&bytes) {
-            Ok(b) => Err(ApiError::Server { status: status.as_u16(), code: b.error, message: b.message }),
+            Ok(b) => Err(ApiError::Server {
+                status: status.as_u16(),
+                code: b.error,
+                message: b.message,
+            }),
             Err(_) => Err(ApiError::Server {
                 status: status.as_u16(),
-                code: if status.is_server_error() { ErrorCode::Internal } else { ErrorCode::BadRequest },
-                message: format!("server answered {status}: {}", String::from_utf8_lossy(&bytes).chars().take(200).collect::<String>()),
+                code: if status.is_server_error() {
+                    ErrorCode::Internal
+                } else {
+                    ErrorCode::BadRequest
+                },
+                message: format!(
+                    "server answered {status}: {}",
+                    String::from_utf8_lossy(&bytes)
+                        .chars()
+                        .take(200)
+                        .collect::<String>()
+                ),
             }),
         }
     }
@@ -152,9 +182,14 @@ async fn unix_call(
     body: Option<Vec<u8>>,
 ) -> Result<(StatusCode, Bytes), ApiError> {
     let target = sock.display().to_string();
-    let terr = |reason: String| ApiError::Transport { target: target.clone(), reason };
+    let terr = |reason: String| ApiError::Transport {
+        target: target.clone(),
+        reason,
+    };
     let stream = tokio::net::UnixStream::connect(sock).await.map_err(|e| {
-        terr(format!("{e}; is `keygate start` running with this --data-dir, and are you the user running it?"))
+        terr(format!(
+            "{e}; is `keygate start` running with this --data-dir, and are you the user running it?"
+        ))
     })?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
@@ -167,7 +202,10 @@ async fn unix_call(
         .header(http::header::CONTENT_TYPE, "application/json")
         .body(Full::new(Bytes::from(body.unwrap_or_default())))
         .map_err(|e| ApiError::Setup(e.to_string()))?;
-    let resp = sender.send_request(req).await.map_err(|e| terr(e.to_string()))?;
+    let resp = sender
+        .send_request(req)
+        .await
+        .map_err(|e| terr(e.to_string()))?;
     let status = resp.status();
     let bytes = http_body_util::Limited::new(resp.into_body(), MAX_RESPONSE)
         .collect()

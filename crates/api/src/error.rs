@@ -31,7 +31,9 @@ impl ErrorCode {
     /// HTTP status for this code (the one mapping, used by every server).
     pub fn status(self) -> u16 {
         match self {
-            ErrorCode::InvalidCredentials | ErrorCode::Unauthenticated | ErrorCode::MfaRequired => 401,
+            ErrorCode::InvalidCredentials | ErrorCode::Unauthenticated | ErrorCode::MfaRequired => {
+                401
+            }
             ErrorCode::LockedOut | ErrorCode::AccessDenied => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::Conflict => 409,

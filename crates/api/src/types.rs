@@ -105,7 +105,10 @@ pub struct SignupResponse {
 
 impl fmt::Debug for SignupResponse {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SignupResponse").field("user", &self.user).field("totp_uri", &"<redacted>").finish()
+        f.debug_struct("SignupResponse")
+            .field("user", &self.user)
+            .field("totp_uri", &"<redacted>")
+            .finish()
     }
 }
 
@@ -168,7 +171,10 @@ pub struct SignupToken {
 
 impl fmt::Debug for SignupToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SignupToken").field("user", &self.user).field("token", &"<redacted>").finish()
+        f.debug_struct("SignupToken")
+            .field("user", &self.user)
+            .field("token", &"<redacted>")
+            .finish()
     }
 }
 

@@ -22,25 +22,34 @@ const MAX_SIGN_TTL: Duration = Duration::from_secs(365 * 24 * 3600);
 impl AuthServer {
     /// The one gate for admin verbs: the caller's current roles (from the
     /// store, re-read on every call) must allow `verb` on `kind`.
-    pub async fn authorize_admin(&self, caller: &Caller, kind: &str, verb: &str) -> Result<Permit, AuthError> {
+    pub async fn authorize_admin(
+        &self,
+        caller: &Caller,
+        kind: &str,
+        verb: &str,
+    ) -> Result<Permit, AuthError> {
         let now = self.clock().now();
         let locks = self.repo().locks().await?;
-        let ctx = AccessContext { locks: &locks, ..AccessContext::default() };
+        let ctx = AccessContext {
+            locks: &locks,
+            ..AccessContext::default()
+        };
         let identity = match caller {
             // The admin socket is only reachable by the daemon's own OS user
             // (or root): it acts with the built-in admin role, which cannot
             // be edited away from under it.
             Caller::AdminSocket { .. } => Identity {
                 user: "system:admin-socket".into(),
-                roles: keygate_types::builtin_roles().into_iter().filter(|r| r.name() == "admin").collect(),
+                roles: keygate_types::builtin_roles()
+                    .into_iter()
+                    .filter(|r| r.name() == "admin")
+                    .collect(),
                 traits: Default::default(),
             },
             Caller::User { name, .. } => {
-                let user = self
-                    .repo()
-                    .get_user(name)
-                    .await?
-                    .ok_or_else(|| AuthError::AccessDenied(format!("user {name:?} no longer exists")))?;
+                let user = self.repo().get_user(name).await?.ok_or_else(|| {
+                    AuthError::AccessDenied(format!("user {name:?} no longer exists"))
+                })?;
                 self.identity_of(&user).await?
             }
             Caller::Proxy { .. } | Caller::Anonymous { .. } => {
@@ -76,12 +85,18 @@ impl AuthServer {
     /// `GET /v1/status`.
     pub async fn status(&self, caller: &Caller) -> Result<StatusResponse, AuthError> {
         if matches!(caller, Caller::Anonymous { .. } | Caller::Proxy { .. }) {
-            return Err(AuthError::Unauthenticated("status needs a Keygate identity: run kg login".into()));
+            return Err(AuthError::Unauthenticated(
+                "status needs a Keygate identity: run kg login".into(),
+            ));
         }
         let mut cas = Vec::new();
         for kind in [CaKind::User, CaKind::Host, CaKind::Audit] {
             if let Some(ca) = self.ca(kind) {
-                let fps = ca.trusted_ssh_keys().iter().filter_map(|k| keygate_ca::ssh_fingerprint(k).ok()).collect();
+                let fps = ca
+                    .trusted_ssh_keys()
+                    .iter()
+                    .filter_map(|k| keygate_ca::ssh_fingerprint(k).ok())
+                    .collect();
                 cas.push(CaInfo {
                     kind: kind.as_str().into(),
                     ssh_fingerprints: fps,
@@ -106,20 +121,40 @@ impl AuthServer {
 
     /// `GET /v1/ca/{kind}`: public material only.
     pub fn ca_export(&self, kind: &str) -> Result<CaExport, AuthError> {
-        let k: CaKind = kind.parse().map_err(|_| AuthError::BadRequest(format!("unknown CA type {kind:?}: use user, host or audit")))?;
-        let ca = self.ca(k).ok_or_else(|| AuthError::NotFound(format!("this cluster has no {kind} CA yet")))?;
-        Ok(CaExport { kind: kind.into(), ssh_public_keys: ca.trusted_ssh_keys(), x509_pem: ca.x509_cert_pem() })
+        let k: CaKind = kind.parse().map_err(|_| {
+            AuthError::BadRequest(format!("unknown CA type {kind:?}: use user, host or audit"))
+        })?;
+        let ca = self
+            .ca(k)
+            .ok_or_else(|| AuthError::NotFound(format!("this cluster has no {kind} CA yet")))?;
+        Ok(CaExport {
+            kind: kind.into(),
+            ssh_public_keys: ca.trusted_ssh_keys(),
+            x509_pem: ca.x509_cert_pem(),
+        })
     }
 
     /// `GET /v1/resources/{kind}`.
-    pub async fn list(&self, caller: &Caller, kind: Kind) -> Result<Vec<serde_json::Value>, AuthError> {
+    pub async fn list(
+        &self,
+        caller: &Caller,
+        kind: Kind,
+    ) -> Result<Vec<serde_json::Value>, AuthError> {
         self.authorize_admin(caller, kind.as_str(), "list").await?;
         let items = self.repo().list_resources(kind).await?;
-        items.iter().map(|r| r.to_json().map_err(AuthError::internal)).collect()
+        items
+            .iter()
+            .map(|r| r.to_json().map_err(AuthError::internal))
+            .collect()
     }
 
     /// `GET /v1/resources/{kind}/{name}`.
-    pub async fn read(&self, caller: &Caller, kind: Kind, name: &str) -> Result<serde_json::Value, AuthError> {
+    pub async fn read(
+        &self,
+        caller: &Caller,
+        kind: Kind,
+        name: &str,
+    ) -> Result<serde_json::Value, AuthError> {
         self.authorize_admin(caller, kind.as_str(), "read").await?;
         let r = self
             .repo()
@@ -130,14 +165,26 @@ impl AuthServer {
     }
 
     /// `POST /v1/resources`: create, or overwrite with `force`.
-    pub async fn put(&self, caller: &Caller, value: serde_json::Value, force: bool) -> Result<(), AuthError> {
+    pub async fn put(
+        &self,
+        caller: &Caller,
+        value: serde_json::Value,
+        force: bool,
+    ) -> Result<(), AuthError> {
         let r = AnyResource::from_json(value)?;
         let kind = r.kind();
         let existing = self.repo().get_resource(kind, r.name()).await?;
-        let verb = if existing.is_some() { "update" } else { "create" };
+        let verb = if existing.is_some() {
+            "update"
+        } else {
+            "create"
+        };
         self.authorize_admin(caller, kind.as_str(), verb).await?;
         if existing.is_some() && !force {
-            return Err(AuthError::Conflict(format!("{kind} {:?} already exists; use --force to overwrite", r.name())));
+            return Err(AuthError::Conflict(format!(
+                "{kind} {:?} already exists; use --force to overwrite",
+                r.name()
+            )));
         }
         let r = match (r, &existing) {
             // Status is maintained by auth, never taken from input.
@@ -151,14 +198,18 @@ impl AuthServer {
             }
             (other, _) => other,
         };
-        let expect = existing.as_ref().map(|e| e.metadata().revision.unwrap_or(0)).or(Some(0));
+        let expect = existing
+            .as_ref()
+            .map(|e| e.metadata().revision.unwrap_or(0))
+            .or(Some(0));
         self.repo().put_resource(&r, expect).await?;
         self.audit_change(caller, kind, r.name(), verb).await
     }
 
     /// `DELETE /v1/resources/{kind}/{name}`.
     pub async fn remove(&self, caller: &Caller, kind: Kind, name: &str) -> Result<(), AuthError> {
-        self.authorize_admin(caller, kind.as_str(), "delete").await?;
+        self.authorize_admin(caller, kind.as_str(), "delete")
+            .await?;
         if !self.repo().delete_resource(kind, name).await? {
             return Err(AuthError::NotFound(format!("{kind} {name:?} not found")));
         }
@@ -169,7 +220,13 @@ impl AuthServer {
         self.audit_change(caller, kind, name, "delete").await
     }
 
-    async fn audit_change(&self, caller: &Caller, kind: Kind, name: &str, verb: &str) -> Result<(), AuthError> {
+    async fn audit_change(
+        &self,
+        caller: &Caller,
+        kind: Kind,
+        name: &str,
+        verb: &str,
+    ) -> Result<(), AuthError> {
         let ty = match (kind, verb) {
             (Kind::User, "create") => EventType::UserCreate,
             (Kind::User, "update") => EventType::UserUpdate,
@@ -190,26 +247,47 @@ impl AuthServer {
             .field("kind", kind.as_str())
             .field("name", name)
             .field("verb", verb);
-        let ev = if kind == Kind::User { ev.user(name) } else { ev };
+        let ev = if kind == Kind::User {
+            ev.user(name)
+        } else {
+            ev
+        };
         self.audit(ev).await
     }
 
     /// `POST /v1/users`: creates the user and returns a sign-up token.
-    pub async fn add_user(&self, caller: &Caller, req: AddUserRequest) -> Result<SignupToken, AuthError> {
+    pub async fn add_user(
+        &self,
+        caller: &Caller,
+        req: AddUserRequest,
+    ) -> Result<SignupToken, AuthError> {
         self.authorize_admin(caller, "user", "create").await?;
         let mut roles = Vec::new();
         for r in &req.roles {
             if self.repo().get_role(r).await?.is_none() {
-                return Err(AuthError::BadRequest(format!("role {r:?} does not exist; see kgctl get roles")));
+                return Err(AuthError::BadRequest(format!(
+                    "role {r:?} does not exist; see kgctl get roles"
+                )));
             }
             roles.push(r.parse()?);
         }
-        let user: User = Resource::new(Kind::User, req.name.clone(), UserSpec { roles, traits: req.traits, ..UserSpec::default() });
+        let user: User = Resource::new(
+            Kind::User,
+            req.name.clone(),
+            UserSpec {
+                roles,
+                traits: req.traits,
+                ..UserSpec::default()
+            },
+        );
         let any = AnyResource::User(user);
         any.validate()?;
         self.repo().put_resource(&any, Some(0)).await?;
-        self.audit_change(caller, Kind::User, &req.name, "create").await?;
-        let ttl = req.token_ttl_secs.map_or(SIGNUP_TOKEN_TTL, Duration::from_secs);
+        self.audit_change(caller, Kind::User, &req.name, "create")
+            .await?;
+        let ttl = req
+            .token_ttl_secs
+            .map_or(SIGNUP_TOKEN_TTL, Duration::from_secs);
         self.create_signup_token(&req.name, ttl).await
     }
 
@@ -217,34 +295,67 @@ impl AuthServer {
     /// returns a new sign-up token.
     pub async fn reset_user(&self, caller: &Caller, name: &str) -> Result<SignupToken, AuthError> {
         self.authorize_admin(caller, "user", "update").await?;
-        let mut user = self.repo().get_user(name).await?.ok_or_else(|| AuthError::NotFound(format!("user {name:?} not found")))?;
+        let mut user = self
+            .repo()
+            .get_user(name)
+            .await?
+            .ok_or_else(|| AuthError::NotFound(format!("user {name:?} not found")))?;
         self.repo().backend.delete(&local_auth_key(name)).await?;
         self.repo().backend.delete(&failures_key(name)).await?;
         user.spec.status = Default::default();
-        self.repo().put_resource(&AnyResource::User(user), None).await?;
-        self.audit(self.event(EventType::UserPasswordChange).user(name).actor(actor_of(caller)).success(true).field("method", "reset"))
+        self.repo()
+            .put_resource(&AnyResource::User(user), None)
             .await?;
+        self.audit(
+            self.event(EventType::UserPasswordChange)
+                .user(name)
+                .actor(actor_of(caller))
+                .success(true)
+                .field("method", "reset"),
+        )
+        .await?;
         self.create_signup_token(name, SIGNUP_TOKEN_TTL).await
     }
 
     /// `POST /v1/certs/sign`: an identity for a user or bot (admin only).
-    pub async fn sign(&self, caller: &Caller, req: SignRequest) -> Result<keygate_api::CertsResponse, AuthError> {
-        self.authorize_admin(caller, "certificate", "create").await?;
+    pub async fn sign(
+        &self,
+        caller: &Caller,
+        req: SignRequest,
+    ) -> Result<keygate_api::CertsResponse, AuthError> {
+        self.authorize_admin(caller, "certificate", "create")
+            .await?;
         let ttl = Duration::from_secs(req.ttl_secs);
         if ttl > MAX_SIGN_TTL {
             return Err(AuthError::BadRequest("--ttl may be at most 365d".into()));
         }
-        let ctx = IssueContext { remote: caller.remote(), actor: Some(actor_of(caller)), method: "admin" };
-        self.issue_user_certs(&req.user, &req.public_key, Some(ttl), &ctx).await
+        let ctx = IssueContext {
+            remote: caller.remote(),
+            actor: Some(actor_of(caller)),
+            method: "admin",
+        };
+        self.issue_user_certs(&req.user, &req.public_key, Some(ttl), &ctx)
+            .await
     }
 
     /// `POST /v1/certs/renew`: new certificates for the calling user, no
     /// password needed; roles and locks are re-checked.
-    pub async fn renew(&self, caller: &Caller, public_key: &str, ttl: Option<Duration>) -> Result<keygate_api::CertsResponse, AuthError> {
+    pub async fn renew(
+        &self,
+        caller: &Caller,
+        public_key: &str,
+        ttl: Option<Duration>,
+    ) -> Result<keygate_api::CertsResponse, AuthError> {
         let Caller::User { name, remote, .. } = caller else {
-            return Err(AuthError::Unauthenticated("renewal needs a current certificate: run kg login".into()));
+            return Err(AuthError::Unauthenticated(
+                "renewal needs a current certificate: run kg login".into(),
+            ));
         };
-        let ctx = IssueContext { remote: *remote, actor: None, method: "renewal" };
+        let ctx = IssueContext {
+            remote: *remote,
+            actor: None,
+            method: "renewal",
+        };
         self.issue_user_certs(name, public_key, ttl, &ctx).await
     }
 }

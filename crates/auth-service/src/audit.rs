@@ -17,23 +17,35 @@ impl AuthServer {
     /// Writes an event durably. Audited operations fail when this fails
     /// (fail closed): an action that cannot be recorded does not happen.
     pub(crate) async fn audit(&self, event: AuditEvent) -> Result<(), AuthError> {
-        self.audit_log().emit(event).await.map(|_| ()).map_err(|e| AuthError::Audit(e.to_string()))
+        self.audit_log()
+            .emit(event)
+            .await
+            .map(|_| ())
+            .map_err(|e| AuthError::Audit(e.to_string()))
     }
 }
 
 /// The `actor` of an admin change.
 pub(crate) fn actor_of(caller: &Caller) -> Actor {
     match caller {
-        Caller::AdminSocket { os_user, .. } => {
-            Actor { name: format!("{os_user} (admin socket)"), kind: ActorKind::Human, via: Some(Via::Cli) }
-        }
-        Caller::User { name, bot, .. } => Actor {
-            name: name.clone(),
-            kind: if *bot { ActorKind::Bot } else { ActorKind::Human },
+        Caller::AdminSocket { os_user, .. } => Actor {
+            name: format!("{os_user} (admin socket)"),
+            kind: ActorKind::Human,
             via: Some(Via::Cli),
         },
-        Caller::Proxy { .. } | Caller::Anonymous { .. } => {
-            Actor { name: "anonymous".into(), kind: ActorKind::Human, via: Some(Via::Api) }
-        }
+        Caller::User { name, bot, .. } => Actor {
+            name: name.clone(),
+            kind: if *bot {
+                ActorKind::Bot
+            } else {
+                ActorKind::Human
+            },
+            via: Some(Via::Cli),
+        },
+        Caller::Proxy { .. } | Caller::Anonymous { .. } => Actor {
+            name: "anonymous".into(),
+            kind: ActorKind::Human,
+            via: Some(Via::Api),
+        },
     }
 }

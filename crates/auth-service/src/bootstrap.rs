@@ -12,7 +12,9 @@ use keygate_authn::{Argon2Params, Password, hash_password_with};
 use keygate_ca::{CaKind, CertAuthority, Kek, StoredCa};
 use keygate_clock::SharedClock;
 use keygate_store::SharedBackend;
-use keygate_types::{AnyResource, AuthPreference, AuthPreferenceSpec, Kind, Resource, User, UserSpec};
+use keygate_types::{
+    AnyResource, AuthPreference, AuthPreferenceSpec, Kind, Resource, User, UserSpec,
+};
 use rand::Rng;
 
 use crate::login::LocalAuth;
@@ -79,7 +81,10 @@ impl std::fmt::Debug for FirstStart {
 pub fn load_or_create_kek(path: &Path) -> Result<Kek, AuthError> {
     match std::fs::read(path) {
         Ok(bytes) => {
-            let mode = std::fs::metadata(path).map_err(AuthError::internal)?.permissions().mode();
+            let mode = std::fs::metadata(path)
+                .map_err(AuthError::internal)?
+                .permissions()
+                .mode();
             if mode & 0o077 != 0 {
                 return Err(AuthError::Internal(format!(
                     "key-encryption key {} is readable by other users (mode {:o}); run: chmod 600 {}",
@@ -88,7 +93,8 @@ pub fn load_or_create_kek(path: &Path) -> Result<Kek, AuthError> {
                     path.display()
                 )));
             }
-            Kek::from_bytes(&bytes).map_err(|e| AuthError::Internal(format!("{}: {e}", path.display())))
+            Kek::from_bytes(&bytes)
+                .map_err(|e| AuthError::Internal(format!("{}: {e}", path.display())))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let kek = Kek::generate()?;
@@ -97,19 +103,34 @@ pub fn load_or_create_kek(path: &Path) -> Result<Kek, AuthError> {
                 .create_new(true)
                 .mode(0o600)
                 .open(path)
-                .map_err(|e| AuthError::Internal(format!("cannot create {}: {e}", path.display())))?;
-            f.write_all(kek.to_bytes().as_ref()).map_err(AuthError::internal)?;
+                .map_err(|e| {
+                    AuthError::Internal(format!("cannot create {}: {e}", path.display()))
+                })?;
+            f.write_all(kek.to_bytes().as_ref())
+                .map_err(AuthError::internal)?;
             f.sync_all().map_err(AuthError::internal)?;
             Ok(kek)
         }
-        Err(e) => Err(AuthError::Internal(format!("cannot read {}: {e}", path.display()))),
+        Err(e) => Err(AuthError::Internal(format!(
+            "cannot read {}: {e}",
+            path.display()
+        ))),
     }
 }
 
 fn generate_password() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
     let mut rng = rand::thread_rng();
-    (0..24).map(|_| char::from(ALPHABET.get(rng.gen_range(0..ALPHABET.len())).copied().unwrap_or(b'x'))).collect()
+    (0..24)
+        .map(|_| {
+            char::from(
+                ALPHABET
+                    .get(rng.gen_range(0..ALPHABET.len()))
+                    .copied()
+                    .unwrap_or(b'x'),
+            )
+        })
+        .collect()
 }
 
 async fn load_or_create_ca(
@@ -130,7 +151,10 @@ async fn load_or_create_ca(
     }
     let ca = CertAuthority::generate(kind, cluster, clock.now())?;
     if !repo.cas_json(&key, 0, &ca.to_stored(kek)?).await? {
-        return Err(AuthError::Conflict(format!("the {} CA was created concurrently; restart", kind.as_str())));
+        return Err(AuthError::Conflict(format!(
+            "the {} CA was created concurrently; restart",
+            kind.as_str()
+        )));
     }
     tracing::info!(kind = kind.as_str(), "created certificate authority");
     Ok(ca)
@@ -151,7 +175,8 @@ impl AuthServer {
             Some((name, _)) => name,
             None => {
                 keygate_types::validate_name("cluster name", &opts.cluster_name)?;
-                repo.cas_json(CLUSTER_NAME_KEY, 0, &opts.cluster_name).await?;
+                repo.cas_json(CLUSTER_NAME_KEY, 0, &opts.cluster_name)
+                    .await?;
                 first.created = true;
                 opts.cluster_name.clone()
             }
@@ -185,12 +210,27 @@ impl AuthServer {
     async fn ensure_defaults(&self) -> Result<(), AuthError> {
         for role in keygate_types::builtin_roles() {
             if self.repo().get_role(role.name()).await?.is_none() {
-                let _ = self.repo().put_resource(&AnyResource::Role(role), Some(0)).await;
+                let _ = self
+                    .repo()
+                    .put_resource(&AnyResource::Role(role), Some(0))
+                    .await;
             }
         }
-        if self.repo().get_resource(Kind::AuthPreference, "cluster").await?.is_none() {
-            let pref: AuthPreference = Resource::new(Kind::AuthPreference, "cluster", AuthPreferenceSpec::default());
-            let _ = self.repo().put_resource(&AnyResource::AuthPreference(pref), Some(0)).await;
+        if self
+            .repo()
+            .get_resource(Kind::AuthPreference, "cluster")
+            .await?
+            .is_none()
+        {
+            let pref: AuthPreference = Resource::new(
+                Kind::AuthPreference,
+                "cluster",
+                AuthPreferenceSpec::default(),
+            );
+            let _ = self
+                .repo()
+                .put_resource(&AnyResource::AuthPreference(pref), Some(0))
+                .await;
         }
         Ok(())
     }
@@ -208,12 +248,15 @@ impl AuthServer {
             "admin",
             UserSpec {
                 roles: vec!["admin".parse()?],
-                traits: [("logins".to_owned(), vec![opts.admin_login.clone()])].into_iter().collect(),
+                traits: [("logins".to_owned(), vec![opts.admin_login.clone()])]
+                    .into_iter()
+                    .collect(),
                 ..UserSpec::default()
             },
         );
         user.spec.status.has_password = true;
-        let hash = hash_password_with(&Password::new(password.clone()), opts.argon2).map_err(AuthError::internal)?;
+        let hash = hash_password_with(&Password::new(password.clone()), opts.argon2)
+            .map_err(AuthError::internal)?;
         let pref = self.auth_preference().await?;
         let (totp, uri) = if pref.second_factor_wants_totp() {
             let (stored, uri) = self.new_totp("admin")?;
@@ -222,11 +265,28 @@ impl AuthServer {
             (None, None)
         };
         user.spec.status.has_totp = totp.is_some();
-        self.repo().put_resource(&AnyResource::User(user), Some(0)).await?;
-        let auth = LocalAuth { password_hash: Some(hash), totp };
-        self.repo().put_json(&local_auth_key("admin"), &auth).await?;
-        let actor = Actor { name: "keygate".into(), kind: ActorKind::System, via: None };
-        self.audit(self.event(EventType::UserCreate).user("admin").actor(actor).success(true)).await?;
+        self.repo()
+            .put_resource(&AnyResource::User(user), Some(0))
+            .await?;
+        let auth = LocalAuth {
+            password_hash: Some(hash),
+            totp,
+        };
+        self.repo()
+            .put_json(&local_auth_key("admin"), &auth)
+            .await?;
+        let actor = Actor {
+            name: "keygate".into(),
+            kind: ActorKind::System,
+            via: None,
+        };
+        self.audit(
+            self.event(EventType::UserCreate)
+                .user("admin")
+                .actor(actor)
+                .success(true),
+        )
+        .await?;
         Ok((generated.then_some(password), uri))
     }
 }

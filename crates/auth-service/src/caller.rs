@@ -46,7 +46,9 @@ impl Caller {
     /// The client's address, for rate limiting and the audit log.
     pub fn remote(&self) -> Option<IpAddr> {
         match self {
-            Caller::User { remote, .. } | Caller::Proxy { remote } | Caller::Anonymous { remote } => *remote,
+            Caller::User { remote, .. }
+            | Caller::Proxy { remote }
+            | Caller::Anonymous { remote } => *remote,
             Caller::AdminSocket { .. } => None,
         }
     }
@@ -76,7 +78,10 @@ impl AuthServer {
         headers: &HeaderMap,
     ) -> Result<Caller, AuthError> {
         if let Some(peer) = unix {
-            return Ok(Caller::AdminSocket { os_user: os_user_name(peer.uid), uid: peer.uid });
+            return Ok(Caller::AdminSocket {
+                os_user: os_user_name(peer.uid),
+                uid: peer.uid,
+            });
         }
         let Some(conn) = conn else {
             return Ok(Caller::Anonymous { remote: None });
@@ -96,12 +101,22 @@ impl AuthServer {
                 let fwd_remote = headers
                     .get(FORWARDED_FOR_HEADER)
                     .and_then(|v| v.to_str().ok())
-                    .and_then(|s| s.parse::<SocketAddr>().ok().map(|a| a.ip()).or_else(|| s.parse::<IpAddr>().ok()));
-                match headers.get(FORWARDED_CERT_HEADER).and_then(|v| v.to_str().ok()) {
+                    .and_then(|s| {
+                        s.parse::<SocketAddr>()
+                            .ok()
+                            .map(|a| a.ip())
+                            .or_else(|| s.parse::<IpAddr>().ok())
+                    });
+                match headers
+                    .get(FORWARDED_CERT_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                {
                     Some(b64) => {
                         let der = base64::engine::general_purpose::STANDARD
                             .decode(b64)
-                            .map_err(|_| AuthError::Unauthenticated("malformed forwarded certificate".into()))?;
+                            .map_err(|_| {
+                                AuthError::Unauthenticated("malformed forwarded certificate".into())
+                            })?;
                         self.user_caller(&der, fwd_remote)
                     }
                     None => Ok(Caller::Proxy { remote: fwd_remote }),
@@ -119,9 +134,14 @@ impl AuthServer {
     /// user CA and be valid now. Re-checked here even when a TLS stack
     /// already did, because forwarded certificates bypass that stack.
     fn user_caller(&self, der: &[u8], remote: Option<IpAddr>) -> Result<Caller, AuthError> {
-        verify_issued_by(der, self.user_ca().x509_cert_der(), self.clock().now())
-            .map_err(|e| AuthError::Unauthenticated(format!("client certificate refused: {e}; run kg login")))?;
+        verify_issued_by(der, self.user_ca().x509_cert_der(), self.clock().now()).map_err(|e| {
+            AuthError::Unauthenticated(format!("client certificate refused: {e}; run kg login"))
+        })?;
         let id = parse_x509_identity(der).map_err(|e| AuthError::Unauthenticated(e.to_string()))?;
-        Ok(Caller::User { name: id.common_name, bot: id.system_role == Some(SystemRole::Bot), remote })
+        Ok(Caller::User {
+            name: id.common_name,
+            bot: id.system_role == Some(SystemRole::Bot),
+            remote,
+        })
     }
 }

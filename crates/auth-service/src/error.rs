@@ -61,9 +61,10 @@ impl AuthError {
             AuthError::Conflict(_) => ErrorCode::Conflict,
             AuthError::BadRequest(_) => ErrorCode::BadRequest,
             AuthError::RateLimited(_) => ErrorCode::RateLimited,
-            AuthError::Store(_) | AuthError::Audit(_) | AuthError::Ca(_) | AuthError::Internal(_) => {
-                ErrorCode::Internal
-            }
+            AuthError::Store(_)
+            | AuthError::Audit(_)
+            | AuthError::Ca(_)
+            | AuthError::Internal(_) => ErrorCode::Internal,
         }
     }
 
@@ -73,7 +74,10 @@ impl AuthError {
             ErrorCode::Internal => "the auth service failed; see its log".to_owned(),
             _ => self.to_string(),
         };
-        ErrorBody { error: self.code(), message }
+        ErrorBody {
+            error: self.code(),
+            message,
+        }
     }
 
     pub(crate) fn internal(e: impl std::fmt::Display) -> Self {
@@ -99,7 +103,8 @@ impl axum::response::IntoResponse for AuthError {
         if code == ErrorCode::Internal {
             tracing::error!("{self}");
         }
-        let status = http::StatusCode::from_u16(code.status()).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+        let status = http::StatusCode::from_u16(code.status())
+            .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
         (status, axum::Json(self.body())).into_response()
     }
 }

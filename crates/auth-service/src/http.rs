@@ -8,7 +8,9 @@ use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
-use keygate_api::{AddUserRequest, Ack, LoginRequest, PutResourceRequest, RenewRequest, SignRequest, SignupRequest};
+use keygate_api::{
+    Ack, AddUserRequest, LoginRequest, PutResourceRequest, RenewRequest, SignRequest, SignupRequest,
+};
 use keygate_tls::{ConnInfo, UnixPeer};
 use keygate_types::Kind;
 
@@ -16,12 +18,22 @@ use crate::{AuthError, AuthServer, Caller};
 
 type Res<T> = Result<Json<T>, AuthError>;
 
-fn caller(s: &AuthServer, conn: Option<Extension<ConnInfo>>, unix: Option<Extension<UnixPeer>>, headers: &HeaderMap) -> Result<Caller, AuthError> {
-    s.resolve_caller(conn.as_ref().map(|c| &c.0), unix.as_ref().map(|u| &u.0), headers)
+fn caller(
+    s: &AuthServer,
+    conn: Option<Extension<ConnInfo>>,
+    unix: Option<Extension<UnixPeer>>,
+    headers: &HeaderMap,
+) -> Result<Caller, AuthError> {
+    s.resolve_caller(
+        conn.as_ref().map(|c| &c.0),
+        unix.as_ref().map(|u| &u.0),
+        headers,
+    )
 }
 
 fn kind(s: &str) -> Result<Kind, AuthError> {
-    s.parse().map_err(|e: keygate_types::TypesError| AuthError::BadRequest(e.to_string()))
+    s.parse()
+        .map_err(|e: keygate_types::TypesError| AuthError::BadRequest(e.to_string()))
 }
 
 /// Routes shared by the mTLS listener and the admin socket.
@@ -67,7 +79,10 @@ async fn login(
     Ok(Json(s.login(req, c.remote()).await?))
 }
 
-async fn signup(State(s): State<AuthServer>, Json(req): Json<SignupRequest>) -> Res<keygate_api::SignupResponse> {
+async fn signup(
+    State(s): State<AuthServer>,
+    Json(req): Json<SignupRequest>,
+) -> Res<keygate_api::SignupResponse> {
     Ok(Json(s.signup(req).await?))
 }
 
@@ -79,7 +94,10 @@ async fn renew(
     Json(req): Json<RenewRequest>,
 ) -> Res<keygate_api::CertsResponse> {
     let c = caller(&s, conn, unix, &headers)?;
-    Ok(Json(s.renew(&c, &req.public_key, req.ttl_secs.map(Duration::from_secs)).await?))
+    Ok(Json(
+        s.renew(&c, &req.public_key, req.ttl_secs.map(Duration::from_secs))
+            .await?,
+    ))
 }
 
 async fn sign(
@@ -103,7 +121,10 @@ async fn status(
     Ok(Json(s.status(&c).await?))
 }
 
-async fn ca_export(State(s): State<AuthServer>, Path(k): Path<String>) -> Res<keygate_api::CaExport> {
+async fn ca_export(
+    State(s): State<AuthServer>,
+    Path(k): Path<String>,
+) -> Res<keygate_api::CaExport> {
     Ok(Json(s.ca_export(&k)?))
 }
 
@@ -137,10 +158,22 @@ async fn put_resource(
     Json(req): Json<PutResourceRequest>,
 ) -> Res<Ack> {
     let c = caller(&s, conn, unix, &headers)?;
-    let name = req.resource.pointer("/metadata/name").and_then(|n| n.as_str()).unwrap_or("").to_owned();
-    let kind = req.resource.get("kind").and_then(|n| n.as_str()).unwrap_or("").to_owned();
+    let name = req
+        .resource
+        .pointer("/metadata/name")
+        .and_then(|n| n.as_str())
+        .unwrap_or("")
+        .to_owned();
+    let kind = req
+        .resource
+        .get("kind")
+        .and_then(|n| n.as_str())
+        .unwrap_or("")
+        .to_owned();
     s.put(&c, req.resource, req.force).await?;
-    Ok(Json(Ack { message: format!("{kind} {name:?} saved") }))
+    Ok(Json(Ack {
+        message: format!("{kind} {name:?} saved"),
+    }))
 }
 
 async fn list(
@@ -175,5 +208,7 @@ async fn remove(
     let c = caller(&s, conn, unix, &headers)?;
     let k = kind(&k)?;
     s.remove(&c, k, &name).await?;
-    Ok(Json(Ack { message: format!("{k} {name:?} deleted") }))
+    Ok(Json(Ack {
+        message: format!("{k} {name:?} deleted"),
+    }))
 }

@@ -6,8 +6,12 @@ use std::time::Duration;
 
 use keygate_api::CertsResponse;
 use keygate_audit_model::{Actor, EventType};
-use keygate_ca::{SystemRole, UserCertRequest, X509ServiceRequest, X509UserRequest, ServiceKey, random_serial};
-use keygate_policy::{AccessContext, Action, Identity, Permit, Target, allowed_logins, authorize, combine_options};
+use keygate_ca::{
+    ServiceKey, SystemRole, UserCertRequest, X509ServiceRequest, X509UserRequest, random_serial,
+};
+use keygate_policy::{
+    AccessContext, Action, Identity, Permit, Target, allowed_logins, authorize, combine_options,
+};
 use keygate_types::User;
 
 use crate::{AuthError, AuthServer};
@@ -67,11 +71,10 @@ impl AuthServer {
         requested_ttl: Option<Duration>,
         ctx: &IssueContext,
     ) -> Result<CertsResponse, AuthError> {
-        let user = self
-            .repo()
-            .get_user(user_name)
-            .await?
-            .ok_or_else(|| AuthError::AccessDenied(format!("user {user_name:?} does not exist")))?;
+        let user =
+            self.repo().get_user(user_name).await?.ok_or_else(|| {
+                AuthError::AccessDenied(format!("user {user_name:?} does not exist"))
+            })?;
         let identity = self.identity_of(&user).await?;
         let locks = self.repo().locks().await?;
         let now = self.clock().now();
@@ -79,7 +82,10 @@ impl AuthServer {
             &identity,
             Target::Certificate,
             Action::Issue,
-            &AccessContext { locks: &locks, ..AccessContext::default() },
+            &AccessContext {
+                locks: &locks,
+                ..AccessContext::default()
+            },
             now,
         );
         let permit = match permit {
@@ -94,7 +100,8 @@ impl AuthServer {
                 return Err(denial.into());
             }
         };
-        self.sign_for(&permit, &identity, public_key, requested_ttl, ctx).await
+        self.sign_for(&permit, &identity, public_key, requested_ttl, ctx)
+            .await
     }
 
     async fn sign_for(
@@ -108,15 +115,24 @@ impl AuthServer {
         let options = combine_options(&identity.roles);
         let wanted = requested_ttl.unwrap_or(self.opts().default_cert_ttl);
         if wanted < MIN_TTL {
-            return Err(AuthError::BadRequest("certificate TTL must be at least 1m".into()));
+            return Err(AuthError::BadRequest(
+                "certificate TTL must be at least 1m".into(),
+            ));
         }
-        let ttl = options.max_session_ttl.map_or(wanted, |max| wanted.min(max)).max(MIN_TTL);
+        let ttl = options
+            .max_session_ttl
+            .map_or(wanted, |max| wanted.min(max))
+            .max(MIN_TTL);
         let now = self.clock().now();
         let valid_after = now - BACKDATE;
         let valid_before = now + ttl;
         let mut principals = allowed_logins(identity);
         principals.push(INTERNAL_PRINCIPAL.to_owned());
-        let roles: Vec<String> = identity.roles.iter().map(|r| r.metadata.name.clone()).collect();
+        let roles: Vec<String> = identity
+            .roles
+            .iter()
+            .map(|r| r.metadata.name.clone())
+            .collect();
         let mut extensions = BTreeMap::from([("permit-pty".to_owned(), String::new())]);
         if options.port_forwarding {
             extensions.insert("permit-port-forwarding".into(), String::new());
@@ -124,25 +140,32 @@ impl AuthServer {
         if options.agent_forwarding {
             extensions.insert("permit-agent-forwarding".into(), String::new());
         }
-        extensions.insert("roles@keygate".into(), serde_json::to_string(&roles).map_err(AuthError::internal)?);
+        extensions.insert(
+            "roles@keygate".into(),
+            serde_json::to_string(&roles).map_err(AuthError::internal)?,
+        );
         extensions.insert(
             "traits@keygate".into(),
             serde_json::to_string(&identity.traits).map_err(AuthError::internal)?,
         );
         let serial = random_serial();
-        let ssh_cert = self.user_ca().sign_user_ssh(&UserCertRequest {
-            public_key: public_key.trim().to_owned(),
-            key_id: identity.user.clone(),
-            principals: principals.clone(),
-            valid_after,
-            valid_before,
-            serial,
-            extensions,
-        })
-        .map_err(|e| match e {
-            keygate_ca::CaError::InvalidPublicKey { reason } => AuthError::BadRequest(format!("public key: {reason}")),
-            other => other.into(),
-        })?;
+        let ssh_cert = self
+            .user_ca()
+            .sign_user_ssh(&UserCertRequest {
+                public_key: public_key.trim().to_owned(),
+                key_id: identity.user.clone(),
+                principals: principals.clone(),
+                valid_after,
+                valid_before,
+                serial,
+                extensions,
+            })
+            .map_err(|e| match e {
+                keygate_ca::CaError::InvalidPublicKey { reason } => {
+                    AuthError::BadRequest(format!("public key: {reason}"))
+                }
+                other => other.into(),
+            })?;
         let x509 = self.user_ca().sign_x509_user(&X509UserRequest {
             public_key_openssh: public_key.trim().to_owned(),
             common_name: identity.user.clone(),
@@ -208,7 +231,13 @@ impl AuthServer {
             .as_ref()
             .map(|k| k.to_vec())
             .ok_or_else(|| AuthError::Internal("service key was not generated".into()))?;
-        Ok(ServiceIdentity { chain_der: vec![cert.cert_der.clone(), self.host_ca().x509_cert_der().to_vec()], key_der })
+        Ok(ServiceIdentity {
+            chain_der: vec![
+                cert.cert_der.clone(),
+                self.host_ca().x509_cert_der().to_vec(),
+            ],
+            key_der,
+        })
     }
 }
 

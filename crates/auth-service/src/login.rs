@@ -6,8 +6,8 @@ use std::time::Duration;
 use keygate_api::{CertsResponse, LoginRequest, SignupRequest, SignupResponse};
 use keygate_audit_model::EventType;
 use keygate_authn::{
-    Credentials, FailureRecord, LockoutPolicy, LoginAttempt, LoginOutcome, Password, RejectReason, SecondFactor,
-    TotpFacts, TotpSecret, UserFacts, check_password_policy, hash_password_with,
+    Credentials, FailureRecord, LockoutPolicy, LoginAttempt, LoginOutcome, Password, RejectReason,
+    SecondFactor, TotpFacts, TotpSecret, UserFacts, check_password_policy, hash_password_with,
 };
 use keygate_ca::Sealed;
 use keygate_types::{AnyResource, AuthPreferenceSpec, Kind, Token};
@@ -49,30 +49,48 @@ pub(crate) fn token_name(secret: &str) -> String {
 
 impl AuthServer {
     pub(crate) async fn auth_preference(&self) -> Result<AuthPreferenceSpec, AuthError> {
-        Ok(match self.repo().get_resource(Kind::AuthPreference, "cluster").await? {
-            Some(AnyResource::AuthPreference(p)) => p.spec,
-            _ => AuthPreferenceSpec::default(),
-        })
+        Ok(
+            match self
+                .repo()
+                .get_resource(Kind::AuthPreference, "cluster")
+                .await?
+            {
+                Some(AnyResource::AuthPreference(p)) => p.spec,
+                _ => AuthPreferenceSpec::default(),
+            },
+        )
     }
 
     /// `POST /v1/login`.
-    pub async fn login(&self, req: LoginRequest, remote: Option<IpAddr>) -> Result<CertsResponse, AuthError> {
+    pub async fn login(
+        &self,
+        req: LoginRequest,
+        remote: Option<IpAddr>,
+    ) -> Result<CertsResponse, AuthError> {
         let pref = self.auth_preference().await?;
         let policy = LockoutPolicy {
             max_failures: pref.lockout.max_failures,
-            window: time::Duration::try_from(pref.lockout.window.as_duration()).map_err(AuthError::internal)?,
-            duration: time::Duration::try_from(pref.lockout.duration.as_duration()).map_err(AuthError::internal)?,
+            window: time::Duration::try_from(pref.lockout.window.as_duration())
+                .map_err(AuthError::internal)?,
+            duration: time::Duration::try_from(pref.lockout.duration.as_duration())
+                .map_err(AuthError::internal)?,
         };
         let now = self.clock().now();
         let user_exists = keygate_types::UserName::try_from(req.user.clone()).is_ok()
             && self.repo().get_user(&req.user).await?.is_some();
         let (local, local_rev) = if user_exists {
-            self.repo().get_json::<LocalAuth>(&local_auth_key(&req.user)).await?.unwrap_or_default()
+            self.repo()
+                .get_json::<LocalAuth>(&local_auth_key(&req.user))
+                .await?
+                .unwrap_or_default()
         } else {
             (LocalAuth::default(), 0)
         };
         let (failures, failures_rev) = if user_exists {
-            self.repo().get_json::<FailureRecord>(&failures_key(&req.user)).await?.unwrap_or_default()
+            self.repo()
+                .get_json::<FailureRecord>(&failures_key(&req.user))
+                .await?
+                .unwrap_or_default()
         } else {
             (FailureRecord::default(), 0)
         };
@@ -86,10 +104,17 @@ impl AuthServer {
         .max();
         let facts = if user_exists {
             let totp = match &local.totp {
-                Some(t) => Some(TotpFacts { secret: self.open_totp(&req.user, &t.sealed_secret)?, last_used_step: t.last_step }),
+                Some(t) => Some(TotpFacts {
+                    secret: self.open_totp(&req.user, &t.sealed_secret)?,
+                    last_used_step: t.last_step,
+                }),
                 None => None,
             };
-            Some(UserFacts { password_hash: local.password_hash.clone(), totp, has_webauthn: false })
+            Some(UserFacts {
+                password_hash: local.password_hash.clone(),
+                totp,
+                has_webauthn: false,
+            })
         } else {
             None
         };
@@ -99,30 +124,74 @@ impl AuthServer {
             keygate_types::SecondFactor::On => SecondFactor::On,
             keygate_types::SecondFactor::Webauthn => SecondFactor::Webauthn,
         };
-        let creds = Credentials { password: Password::new(req.password.clone()), otp: req.otp.clone() };
+        let creds = Credentials {
+            password: Password::new(req.password.clone()),
+            otp: req.otp.clone(),
+        };
         // argon2 takes tens of milliseconds of CPU: keep it off the reactor.
-        let outcome = tokio::task::spawn_blocking(move || LoginAttempt::new(second, facts, locked_until).handle(creds, now))
-            .await
-            .map_err(AuthError::internal)?;
+        let outcome = tokio::task::spawn_blocking(move || {
+            LoginAttempt::new(second, facts, locked_until).handle(creds, now)
+        })
+        .await
+        .map_err(AuthError::internal)?;
         match outcome {
-            LoginOutcome::Accepted { totp_step, mfa_used } => {
+            LoginOutcome::Accepted {
+                totp_step,
+                mfa_used,
+            } => {
                 if let (Some(step), Some(mut t)) = (totp_step, local.totp.clone()) {
                     // Burn the code's window before anything is issued; a
                     // concurrent login with the same code loses this race.
                     t.last_step = Some(step);
-                    let updated = LocalAuth { totp: Some(t), ..local.clone() };
-                    if !self.repo().cas_json(&local_auth_key(&req.user), local_rev, &updated).await? {
-                        return self.reject(&req.user, user_exists, remote, RejectReason::OtpReplay, None).await;
+                    let updated = LocalAuth {
+                        totp: Some(t),
+                        ..local.clone()
+                    };
+                    if !self
+                        .repo()
+                        .cas_json(&local_auth_key(&req.user), local_rev, &updated)
+                        .await?
+                    {
+                        return self
+                            .reject(
+                                &req.user,
+                                user_exists,
+                                remote,
+                                RejectReason::OtpReplay,
+                                None,
+                            )
+                            .await;
                     }
                 }
                 if failures.failure_count() > 0 {
-                    let _ = self.repo().cas_json(&failures_key(&req.user), failures_rev, &FailureRecord::new()).await;
+                    let _ = self
+                        .repo()
+                        .cas_json(
+                            &failures_key(&req.user),
+                            failures_rev,
+                            &FailureRecord::new(),
+                        )
+                        .await;
                 }
-                let method = if mfa_used { "password+totp" } else { "password" };
-                let ctx = IssueContext { remote, actor: None, method };
+                let method = if mfa_used {
+                    "password+totp"
+                } else {
+                    "password"
+                };
+                let ctx = IssueContext {
+                    remote,
+                    actor: None,
+                    method,
+                };
                 let ttl = req.ttl_secs.map(Duration::from_secs);
-                let certs = self.issue_user_certs(&req.user, &req.public_key, ttl, &ctx).await?;
-                let mut ev = self.event(EventType::UserLogin).user(req.user.clone()).success(true).field("method", method);
+                let certs = self
+                    .issue_user_certs(&req.user, &req.public_key, ttl, &ctx)
+                    .await?;
+                let mut ev = self
+                    .event(EventType::UserLogin)
+                    .user(req.user.clone())
+                    .success(true)
+                    .field("method", method);
                 if let Some(r) = remote {
                     ev = ev.remote_addr(r.to_string());
                 }
@@ -133,8 +202,11 @@ impl AuthServer {
                 "this account needs a one-time code: run kg login again with --otp CODE".into(),
             )),
             LoginOutcome::Rejected(reason) => {
-                let rec = reason.counts_as_failure().then_some((failures, failures_rev));
-                self.reject(&req.user, user_exists, remote, reason, rec).await
+                let rec = reason
+                    .counts_as_failure()
+                    .then_some((failures, failures_rev));
+                self.reject(&req.user, user_exists, remote, reason, rec)
+                    .await
             }
         }
     }
@@ -182,7 +254,13 @@ impl AuthServer {
         let secret = TotpSecret::generate();
         let uri = secret.otpauth_uri(&format!("Keygate {}", self.cluster()), user);
         let sealed = self.kek().seal(secret.expose_bytes(), &totp_aad(user))?;
-        Ok((StoredTotp { sealed_secret: sealed, last_step: None }, uri))
+        Ok((
+            StoredTotp {
+                sealed_secret: sealed,
+                last_step: None,
+            },
+            uri,
+        ))
     }
 
     fn open_totp(&self, user: &str, sealed: &Sealed) -> Result<TotpSecret, AuthError> {
@@ -194,12 +272,17 @@ impl AuthServer {
     /// when the cluster requires it and returns the otpauth URI once.
     pub async fn signup(&self, req: SignupRequest) -> Result<SignupResponse, AuthError> {
         let name = token_name(&req.token);
-        let bad_token = || AuthError::InvalidCredentials("the sign-up token is invalid, used or expired; ask an admin for a new one (kgctl users reset)".into());
-        let Some(AnyResource::Token(token)) = self.repo().get_resource(Kind::Token, &name).await? else {
+        let bad_token = || {
+            AuthError::InvalidCredentials("the sign-up token is invalid, used or expired; ask an admin for a new one (kgctl users reset)".into())
+        };
+        let Some(AnyResource::Token(token)) = self.repo().get_resource(Kind::Token, &name).await?
+        else {
             return Err(bad_token());
         };
         let now = self.clock().now();
-        if token.metadata.expires.is_none_or(|e| e <= now) || !token.spec.roles.iter().any(|r| r == "signup") {
+        if token.metadata.expires.is_none_or(|e| e <= now)
+            || !token.spec.roles.iter().any(|r| r == "signup")
+        {
             return Err(bad_token());
         }
         let user = token.spec.user.clone().ok_or_else(bad_token)?;
@@ -221,19 +304,41 @@ impl AuthServer {
         if !self.repo().delete_resource(Kind::Token, &name).await? {
             return Err(bad_token());
         }
-        self.repo().put_json(&local_auth_key(user.as_str()), &LocalAuth { password_hash: Some(hash), totp }).await?;
+        self.repo()
+            .put_json(
+                &local_auth_key(user.as_str()),
+                &LocalAuth {
+                    password_hash: Some(hash),
+                    totp,
+                },
+            )
+            .await?;
         if let Some(mut u) = self.repo().get_user(user.as_str()).await? {
             u.spec.status.has_password = true;
             u.spec.status.has_totp = uri.is_some();
-            self.repo().put_resource(&AnyResource::User(u), None).await?;
+            self.repo()
+                .put_resource(&AnyResource::User(u), None)
+                .await?;
         }
-        self.audit(self.event(EventType::UserPasswordChange).user(user.as_str()).success(true).field("method", "signup"))
-            .await?;
-        Ok(SignupResponse { user: user.to_string(), totp_uri: uri })
+        self.audit(
+            self.event(EventType::UserPasswordChange)
+                .user(user.as_str())
+                .success(true)
+                .field("method", "signup"),
+        )
+        .await?;
+        Ok(SignupResponse {
+            user: user.to_string(),
+            totp_uri: uri,
+        })
     }
 
     /// A sign-up token for `user` (invite or reset), shown once.
-    pub(crate) async fn create_signup_token(&self, user: &str, ttl: Duration) -> Result<keygate_api::SignupToken, AuthError> {
+    pub(crate) async fn create_signup_token(
+        &self,
+        user: &str,
+        ttl: Duration,
+    ) -> Result<keygate_api::SignupToken, AuthError> {
         use rand::RngCore;
         let mut raw = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut raw);
@@ -242,10 +347,20 @@ impl AuthServer {
         let mut token: Token = keygate_types::Resource::new(
             Kind::Token,
             token_name(&secret),
-            keygate_types::TokenSpec { roles: vec!["signup".into()], user: Some(user.parse()?), ..Default::default() },
+            keygate_types::TokenSpec {
+                roles: vec!["signup".into()],
+                user: Some(user.parse()?),
+                ..Default::default()
+            },
         );
         token.metadata.expires = Some(expires);
-        self.repo().put_resource(&AnyResource::Token(token), Some(0)).await?;
-        Ok(keygate_api::SignupToken { user: user.to_owned(), token: secret, expires })
+        self.repo()
+            .put_resource(&AnyResource::Token(token), Some(0))
+            .await?;
+        Ok(keygate_api::SignupToken {
+            user: user.to_owned(),
+            token: secret,
+            expires,
+        })
     }
 }

@@ -24,16 +24,30 @@ impl SourceLimiter {
     /// Policy for sources: more lenient than per-user (a NAT may hide many
     /// users), same window and duration.
     pub fn policy(user_policy: &LockoutPolicy) -> LockoutPolicy {
-        LockoutPolicy { max_failures: user_policy.max_failures.saturating_mul(4), ..*user_policy }
+        LockoutPolicy {
+            max_failures: user_policy.max_failures.saturating_mul(4),
+            ..*user_policy
+        }
     }
 
-    pub fn locked_until(&self, ip: IpAddr, policy: &LockoutPolicy, now: OffsetDateTime) -> Option<OffsetDateTime> {
-        let map = self.records.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    pub fn locked_until(
+        &self,
+        ip: IpAddr,
+        policy: &LockoutPolicy,
+        now: OffsetDateTime,
+    ) -> Option<OffsetDateTime> {
+        let map = self
+            .records
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         map.get(&ip).and_then(|r| r.locked_until(policy, now))
     }
 
     pub fn record_failure(&self, ip: IpAddr, now: OffsetDateTime) {
-        let mut map = self.records.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut map = self
+            .records
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if map.len() >= MAX_SOURCES && !map.contains_key(&ip) {
             map.clear();
         }

@@ -50,7 +50,10 @@ impl Repo {
     }
 
     /// Reads and decodes a JSON value, with its revision.
-    pub async fn get_json<T: DeserializeOwned>(&self, key: &str) -> Result<Option<(T, i64)>, AuthError> {
+    pub async fn get_json<T: DeserializeOwned>(
+        &self,
+        key: &str,
+    ) -> Result<Option<(T, i64)>, AuthError> {
         match self.backend.get(key).await? {
             Some(kv) => Ok(Some((decode(&kv)?, kv.mod_revision))),
             None => Ok(None),
@@ -65,20 +68,36 @@ impl Repo {
 
     /// Writes a JSON value if the key is still at `revision` (0 = absent).
     /// Returns false when someone else changed it first.
-    pub async fn cas_json<T: Serialize>(&self, key: &str, revision: i64, value: &T) -> Result<bool, AuthError> {
+    pub async fn cas_json<T: Serialize>(
+        &self,
+        key: &str,
+        revision: i64,
+        value: &T,
+    ) -> Result<bool, AuthError> {
         let bytes = serde_json::to_vec(value).map_err(AuthError::internal)?;
         let r = self
             .backend
             .txn(
-                vec![Compare::ModRevision { key: key.to_owned(), equals: revision }],
-                vec![Op::Put { key: key.to_owned(), value: bytes, lease: None }],
+                vec![Compare::ModRevision {
+                    key: key.to_owned(),
+                    equals: revision,
+                }],
+                vec![Op::Put {
+                    key: key.to_owned(),
+                    value: bytes,
+                    lease: None,
+                }],
             )
             .await?;
         Ok(r.succeeded)
     }
 
     /// Reads one resource of any kind.
-    pub async fn get_resource(&self, kind: Kind, name: &str) -> Result<Option<AnyResource>, AuthError> {
+    pub async fn get_resource(
+        &self,
+        kind: Kind,
+        name: &str,
+    ) -> Result<Option<AnyResource>, AuthError> {
         let Some(kv) = self.backend.get(&resource_key(kind, name)).await? else {
             return Ok(None);
         };
@@ -112,7 +131,9 @@ impl Repo {
         for name in &user.spec.roles {
             match self.get_role(name.as_str()).await? {
                 Some(r) => out.push(r),
-                None => tracing::warn!(user = %user.metadata.name, role = %name, "user refers to a missing role"),
+                None => {
+                    tracing::warn!(user = %user.metadata.name, role = %name, "user refers to a missing role")
+                }
             }
         }
         Ok(out)
@@ -133,7 +154,11 @@ impl Repo {
 
     /// Writes a resource; with `expect_revision` = Some(0) it must be new,
     /// Some(r) it must be unchanged since r, None overwrites.
-    pub async fn put_resource(&self, r: &AnyResource, expect_revision: Option<i64>) -> Result<i64, AuthError> {
+    pub async fn put_resource(
+        &self,
+        r: &AnyResource,
+        expect_revision: Option<i64>,
+    ) -> Result<i64, AuthError> {
         let key = resource_key(r.kind(), r.name());
         let mut json = r.to_json().map_err(AuthError::internal)?;
         if let Some(md) = json.get_mut("metadata").and_then(|m| m.as_object_mut()) {
@@ -142,10 +167,23 @@ impl Repo {
         }
         let bytes = serde_json::to_vec(&json).map_err(AuthError::internal)?;
         let compares = match expect_revision {
-            Some(rev) => vec![Compare::ModRevision { key: key.clone(), equals: rev }],
+            Some(rev) => vec![Compare::ModRevision {
+                key: key.clone(),
+                equals: rev,
+            }],
             None => vec![],
         };
-        let res = self.backend.txn(compares, vec![Op::Put { key: key.clone(), value: bytes, lease: None }]).await?;
+        let res = self
+            .backend
+            .txn(
+                compares,
+                vec![Op::Put {
+                    key: key.clone(),
+                    value: bytes,
+                    lease: None,
+                }],
+            )
+            .await?;
         if !res.succeeded {
             return Err(match expect_revision {
                 Some(0) => AuthError::Conflict(format!(
@@ -165,12 +203,17 @@ impl Repo {
 
     /// Deletes a resource; false when it did not exist.
     pub async fn delete_resource(&self, kind: Kind, name: &str) -> Result<bool, AuthError> {
-        Ok(self.backend.delete(&resource_key(kind, name)).await?.is_some())
+        Ok(self
+            .backend
+            .delete(&resource_key(kind, name))
+            .await?
+            .is_some())
     }
 }
 
 fn decode<T: DeserializeOwned>(kv: &KeyValue) -> Result<T, AuthError> {
-    serde_json::from_slice(&kv.value).map_err(|e| AuthError::Internal(format!("corrupt record {}: {e}", kv.key)))
+    serde_json::from_slice(&kv.value)
+        .map_err(|e| AuthError::Internal(format!("corrupt record {}: {e}", kv.key)))
 }
 
 fn decode_resource(kv: &KeyValue) -> Result<AnyResource, AuthError> {
@@ -178,5 +221,6 @@ fn decode_resource(kv: &KeyValue) -> Result<AnyResource, AuthError> {
     if let Some(md) = v.get_mut("metadata").and_then(|m| m.as_object_mut()) {
         md.insert("revision".into(), serde_json::Value::from(kv.mod_revision));
     }
-    AnyResource::from_json(v).map_err(|e| AuthError::Internal(format!("corrupt resource {}: {e}", kv.key)))
+    AnyResource::from_json(v)
+        .map_err(|e| AuthError::Internal(format!("corrupt resource {}: {e}", kv.key)))
 }

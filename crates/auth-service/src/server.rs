@@ -40,7 +40,9 @@ pub(crate) struct Inner {
 
 impl AuthServer {
     pub(crate) fn from_inner(inner: Inner) -> Self {
-        Self { inner: Arc::new(inner) }
+        Self {
+            inner: Arc::new(inner),
+        }
     }
 
     pub(crate) fn repo(&self) -> &Repo {

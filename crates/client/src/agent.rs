@@ -16,6 +16,9 @@ pub fn add_to_agent(key_path: &Path, lifetime_secs: u64) -> Result<bool, String>
     if out.status.success() {
         Ok(true)
     } else {
-        Err(format!("ssh-add failed: {}", String::from_utf8_lossy(&out.stderr).trim()))
+        Err(format!(
+            "ssh-add failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
     }
 }

@@ -28,13 +28,20 @@ pub struct IdentityFile {
 
 impl std::fmt::Debug for IdentityFile {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IdentityFile").field("proxy", &self.proxy).field("key", &"<redacted>").finish()
+        f.debug_struct("IdentityFile")
+            .field("proxy", &self.proxy)
+            .field("key", &"<redacted>")
+            .finish()
     }
 }
 
 impl IdentityFile {
     /// Renders the file (the caller writes it 0600).
-    pub fn render(proxy: &str, key: &ClientKey, certs: &CertsResponse) -> Result<String, ClientError> {
+    pub fn render(
+        proxy: &str,
+        key: &ClientKey,
+        certs: &CertsResponse,
+    ) -> Result<String, ClientError> {
         let mut out = format!(
             "# Keygate identity file for {:?} on cluster {:?}, valid until {}.\n# Keep it secret: it is a credential.\n# proxy: {proxy}\n",
             certs.user, certs.cluster, certs.valid_before
@@ -54,7 +61,12 @@ impl IdentityFile {
 
     /// An API client authenticated by this identity.
     pub fn client(&self) -> Result<ApiClient, ClientError> {
-        crate::trust::client_with(&self.proxy, self.host_ca_pem.as_bytes(), self.x509_pem.as_bytes(), &self.key.pkcs8_der())
+        crate::trust::client_with(
+            &self.proxy,
+            self.host_ca_pem.as_bytes(),
+            self.x509_pem.as_bytes(),
+            &self.key.pkcs8_der(),
+        )
     }
 }
 
@@ -68,9 +80,15 @@ fn block<'a>(text: &'a str, begin: &str, end: &str, after: &str) -> Option<&'a s
 
 /// Parses an identity file; errors name what is missing.
 pub fn parse_identity_file(text: &str) -> Result<IdentityFile, ClientError> {
-    let bad = |what: &str| ClientError::Material(format!("not a Keygate identity file: {what} is missing; create one with kgctl auth sign"));
+    let bad = |what: &str| {
+        ClientError::Material(format!(
+            "not a Keygate identity file: {what} is missing; create one with kgctl auth sign"
+        ))
+    };
     if text.len() > MAX_LEN {
-        return Err(ClientError::Material("identity file larger than 256 KiB".into()));
+        return Err(ClientError::Material(
+            "identity file larger than 256 KiB".into(),
+        ));
     }
     let proxy = text
         .lines()
@@ -78,17 +96,38 @@ pub fn parse_identity_file(text: &str) -> Result<IdentityFile, ClientError> {
         .map(|s| s.trim().to_owned())
         .filter(|s| !s.is_empty())
         .ok_or_else(|| bad("the proxy line"))?;
-    let key_text = block(text, "-----BEGIN OPENSSH PRIVATE KEY-----", "-----END OPENSSH PRIVATE KEY-----", "")
-        .ok_or_else(|| bad("the private key"))?;
+    let key_text = block(
+        text,
+        "-----BEGIN OPENSSH PRIVATE KEY-----",
+        "-----END OPENSSH PRIVATE KEY-----",
+        "",
+    )
+    .ok_or_else(|| bad("the private key"))?;
     let key = ClientKey::from_openssh(&format!("{key_text}\n"))?;
     let ssh_cert = text
         .lines()
         .find(|l| l.starts_with("ssh-") && l.contains("-cert-v01@openssh.com"))
         .map(str::to_owned)
         .ok_or_else(|| bad("the SSH certificate"))?;
-    let x509 = block(text, "-----BEGIN CERTIFICATE-----", "-----END CERTIFICATE-----", "# x509\n").ok_or_else(|| bad("the X.509 certificate"))?;
-    let ca = block(text, "-----BEGIN CERTIFICATE-----", "-----END CERTIFICATE-----", "# host-ca\n").ok_or_else(|| bad("the host CA"))?;
-    let host_ca_ssh = text.lines().filter_map(|l| l.strip_prefix("@cert-authority * ")).map(str::to_owned).collect();
+    let x509 = block(
+        text,
+        "-----BEGIN CERTIFICATE-----",
+        "-----END CERTIFICATE-----",
+        "# x509\n",
+    )
+    .ok_or_else(|| bad("the X.509 certificate"))?;
+    let ca = block(
+        text,
+        "-----BEGIN CERTIFICATE-----",
+        "-----END CERTIFICATE-----",
+        "# host-ca\n",
+    )
+    .ok_or_else(|| bad("the host CA"))?;
+    let host_ca_ssh = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("@cert-authority * "))
+        .map(str::to_owned)
+        .collect();
     Ok(IdentityFile {
         proxy,
         key,
@@ -109,7 +148,10 @@ mod tests {
         for (text, needle) in [
             ("", "proxy"),
             ("# proxy: x:1\n", "private key"),
-            ("# proxy: x:1\n-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n", "OpenSSH private key"),
+            (
+                "# proxy: x:1\n-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n",
+                "OpenSSH private key",
+            ),
         ] {
             let e = parse_identity_file(text).unwrap_err().to_string();
             assert!(e.contains(needle), "{e}");

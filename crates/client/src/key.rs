@@ -38,7 +38,9 @@ impl ClientKey {
             .key_data()
             .ed25519()
             .ok_or_else(|| ClientError::Material("only Ed25519 keys are supported".into()))?;
-        Ok(Self { seed: Zeroizing::new(kp.private.to_bytes()) })
+        Ok(Self {
+            seed: Zeroizing::new(kp.private.to_bytes()),
+        })
     }
 
     fn private_key(&self) -> PrivateKey {

@@ -17,7 +17,7 @@ pub use agent::add_to_agent;
 pub use identity::{IdentityFile, parse_identity_file};
 pub use key::ClientKey;
 pub use profile::{Home, Profile};
-pub use trust::{TrustError, anonymous_client, fetch_ca, authenticated_client};
+pub use trust::{TrustError, anonymous_client, authenticated_client, fetch_ca};
 
 use thiserror::Error;
 

@@ -64,9 +64,14 @@ pub(crate) fn write_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), 
 impl Home {
     /// `KEYGATE_HOME`, else `~/.keygate`.
     pub fn from_env() -> Self {
-        let root = std::env::var_os("KEYGATE_HOME").map(PathBuf::from).unwrap_or_else(|| {
-            std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/")).join(".keygate")
-        });
+        let root = std::env::var_os("KEYGATE_HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                std::env::var_os("HOME")
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| PathBuf::from("/"))
+                    .join(".keygate")
+            });
         Self { root }
     }
 
@@ -81,19 +86,50 @@ impl Home {
     }
 
     /// Stores a login's results and makes it the current profile.
-    pub fn save(&self, proxy: &str, ca_pin: &str, key: &ClientKey, certs: &CertsResponse) -> Result<Profile, ClientError> {
+    pub fn save(
+        &self,
+        proxy: &str,
+        ca_pin: &str,
+        key: &ClientKey,
+        certs: &CertsResponse,
+    ) -> Result<Profile, ClientError> {
         let dir = self.profile_dir(proxy);
         let keys = dir.join("keys");
-        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&keys).map_err(|e| io("create", &keys, e))?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&keys)
+            .map_err(|e| io("create", &keys, e))?;
         let user = &certs.user;
         write_file(&keys.join(user), key.to_openssh()?.as_bytes(), 0o600)?;
-        write_file(&keys.join(format!("{user}.pub")), format!("{}\n", key.public_openssh()?).as_bytes(), 0o644)?;
-        write_file(&keys.join(format!("{user}-cert.pub")), format!("{}\n", certs.ssh_cert.trim()).as_bytes(), 0o644)?;
-        write_file(&keys.join(format!("{user}-x509.pem")), certs.x509_cert_pem.as_bytes(), 0o644)?;
+        write_file(
+            &keys.join(format!("{user}.pub")),
+            format!("{}\n", key.public_openssh()?).as_bytes(),
+            0o644,
+        )?;
+        write_file(
+            &keys.join(format!("{user}-cert.pub")),
+            format!("{}\n", certs.ssh_cert.trim()).as_bytes(),
+            0o644,
+        )?;
+        write_file(
+            &keys.join(format!("{user}-x509.pem")),
+            certs.x509_cert_pem.as_bytes(),
+            0o644,
+        )?;
         write_file(&dir.join("ca.pem"), certs.host_ca_pem.as_bytes(), 0o644)?;
-        let known: String = certs.host_ca_ssh.iter().map(|k| format!("@cert-authority * {}\n", k.trim())).collect();
+        let known: String = certs
+            .host_ca_ssh
+            .iter()
+            .map(|k| format!("@cert-authority * {}\n", k.trim()))
+            .collect();
         write_file(&dir.join("known_hosts"), known.as_bytes(), 0o644)?;
-        let logins = certs.principals.iter().filter(|p| !p.starts_with('-')).cloned().collect();
+        let logins = certs
+            .principals
+            .iter()
+            .filter(|p| !p.starts_with('-'))
+            .cloned()
+            .collect();
         let profile = Profile {
             proxy: proxy.to_owned(),
             user: user.clone(),
@@ -104,7 +140,8 @@ impl Home {
             valid_until: certs.valid_before,
             dir: dir.clone(),
         };
-        let json = serde_json::to_vec_pretty(&profile).map_err(|e| ClientError::Io(e.to_string()))?;
+        let json =
+            serde_json::to_vec_pretty(&profile).map_err(|e| ClientError::Io(e.to_string()))?;
         write_file(&dir.join("profile.json"), &json, 0o600)?;
         write_file(&self.root.join("current"), proxy.as_bytes(), 0o600)?;
         Ok(profile)
@@ -112,25 +149,34 @@ impl Home {
 
     /// The profile `kg login` last wrote.
     pub fn current(&self) -> Result<Profile, ClientError> {
-        let proxy = std::fs::read_to_string(self.root.join("current"))
-            .map_err(|_| ClientError::Profile("not logged in: run kg login --proxy HOST:PORT".into()))?;
+        let proxy = std::fs::read_to_string(self.root.join("current")).map_err(|_| {
+            ClientError::Profile("not logged in: run kg login --proxy HOST:PORT".into())
+        })?;
         self.load(proxy.trim())
     }
 
     /// One proxy's profile.
     pub fn load(&self, proxy: &str) -> Result<Profile, ClientError> {
         let dir = self.profile_dir(proxy);
-        let text = std::fs::read(dir.join("profile.json"))
-            .map_err(|_| ClientError::Profile(format!("no profile for {proxy}: run kg login --proxy {proxy}")))?;
-        let mut p: Profile = serde_json::from_slice(&text)
-            .map_err(|e| ClientError::Profile(format!("profile for {proxy} is damaged ({e}): run kg logout and kg login")))?;
+        let text = std::fs::read(dir.join("profile.json")).map_err(|_| {
+            ClientError::Profile(format!(
+                "no profile for {proxy}: run kg login --proxy {proxy}"
+            ))
+        })?;
+        let mut p: Profile = serde_json::from_slice(&text).map_err(|e| {
+            ClientError::Profile(format!(
+                "profile for {proxy} is damaged ({e}): run kg logout and kg login"
+            ))
+        })?;
         p.dir = dir;
         Ok(p)
     }
 
     /// Forgets the current profile (and its key). Returns it, if any.
     pub fn logout(&self) -> Result<Option<Profile>, ClientError> {
-        let Ok(p) = self.current() else { return Ok(None) };
+        let Ok(p) = self.current() else {
+            return Ok(None);
+        };
         std::fs::remove_dir_all(&p.dir).map_err(|e| io("remove", &p.dir, e))?;
         let _ = std::fs::remove_file(self.root.join("current"));
         Ok(Some(p))
@@ -145,12 +191,16 @@ impl Profile {
 
     /// OpenSSH certificate path.
     pub fn cert_path(&self) -> PathBuf {
-        self.dir.join("keys").join(format!("{}-cert.pub", self.user))
+        self.dir
+            .join("keys")
+            .join(format!("{}-cert.pub", self.user))
     }
 
     /// X.509 certificate path.
     pub fn x509_path(&self) -> PathBuf {
-        self.dir.join("keys").join(format!("{}-x509.pem", self.user))
+        self.dir
+            .join("keys")
+            .join(format!("{}-x509.pem", self.user))
     }
 
     /// Host CA certificate path.
@@ -171,7 +221,8 @@ impl Profile {
     /// The private key.
     pub fn key(&self) -> Result<ClientKey, ClientError> {
         let p = self.key_path();
-        let text = zeroize::Zeroizing::new(std::fs::read_to_string(&p).map_err(|e| io("read", &p, e))?);
+        let text =
+            zeroize::Zeroizing::new(std::fs::read_to_string(&p).map_err(|e| io("read", &p, e))?);
         ClientKey::from_openssh(&text)
     }
 }

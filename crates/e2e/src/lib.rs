@@ -16,9 +16,17 @@ use std::time::Duration;
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap_or_default();
     // target/<profile>/deps/<test> → target/<profile>/<name>
-    let dir = exe.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default();
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
     let p = dir.join(name);
-    assert!(p.exists(), "{} is not built: run `cargo build --bins` (scripts/test does) first", p.display());
+    assert!(
+        p.exists(),
+        "{} is not built: run `cargo build --bins` (scripts/test does) first",
+        p.display()
+    );
     p
 }
 
@@ -90,14 +98,20 @@ impl Daemon {
         if banner.ca_pin.is_empty() {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(format!("keygate did not start: {}", std::fs::read_to_string(&log).unwrap_or_default()));
+            return Err(format!(
+                "keygate did not start: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            ));
         }
         Ok(Daemon { child, banner, log })
     }
 
     /// Sends SIGTERM and waits (up to 10 s) for the exit status.
     pub fn terminate(&mut self) -> Option<i32> {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
         for _ in 0..100 {
             if let Ok(Some(st)) = self.child.try_wait() {
                 return st.code();
@@ -122,14 +136,21 @@ pub fn totp_now(uri: &str) -> String {
         .split(['?', '&'])
         .find_map(|kv| kv.strip_prefix("secret="))
         .and_then(|s| keygate_authn::TotpSecret::from_base32(s).ok());
-    let Some(secret) = secret else { return String::new() };
-    keygate_authn::totp_code_at(&secret, keygate_clock::SystemClock::new().now()).unwrap_or_default()
+    let Some(secret) = secret else {
+        return String::new();
+    };
+    keygate_authn::totp_code_at(&secret, keygate_clock::SystemClock::new().now())
+        .unwrap_or_default()
 }
 
 /// Runs a command with `stdin` text, returning its output.
 pub fn run(cmd: &mut Command, stdin: &str) -> Output {
-    let mut child =
-        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn the command");
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the command");
     if let Some(mut i) = child.stdin.take() {
         let _ = i.write_all(stdin.as_bytes());
     }

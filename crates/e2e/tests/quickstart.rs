@@ -1,4 +1,9 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 //! The README quickstart, automated: start, login, status — with the real
 //! binaries, plus the failure paths a user meets first.
 
@@ -13,7 +18,11 @@ fn kg(home: &std::path::Path) -> Command {
 }
 
 fn text(o: &std::process::Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 #[test]
@@ -23,21 +32,61 @@ fn quickstart_start_login_status() {
     let home = tmp.path().join("home");
     let mut d = Daemon::start(&data, &[]).unwrap();
     let b = d.banner.clone();
-    assert!(b.ca_pin.starts_with("sha256:") && b.ca_pin.len() == 71, "{:?}", b.lines);
+    assert!(
+        b.ca_pin.starts_with("sha256:") && b.ca_pin.len() == 71,
+        "{:?}",
+        b.lines
+    );
     assert!(b.proxy.starts_with("localhost:"), "{:?}", b.lines);
-    let password = b.admin_password.clone().expect("first start prints the admin password");
-    let uri = b.admin_totp_uri.clone().expect("first start prints the admin TOTP URI");
+    let password = b
+        .admin_password
+        .clone()
+        .expect("first start prints the admin password");
+    let uri = b
+        .admin_totp_uri
+        .clone()
+        .expect("first start prints the admin TOTP URI");
 
     // A wrong CA pin is refused before anything is sent (exit 1).
     let bad_pin = format!("sha256:{}", "0".repeat(64));
-    let o = run(kg(&home).args(["login", "--proxy", &b.proxy, "--user", "admin", "--password-stdin", "--ca-pin", &bad_pin]), "x\n");
+    let o = run(
+        kg(&home).args([
+            "login",
+            "--proxy",
+            &b.proxy,
+            "--user",
+            "admin",
+            "--password-stdin",
+            "--ca-pin",
+            &bad_pin,
+        ]),
+        "x\n",
+    );
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("does not match"), "{}", text(&o));
 
     // Wrong password: exit 1, generic message.
-    let o = run(kg(&home).args(["login", "--proxy", &b.proxy, "--user", "admin", "--password-stdin", "--ca-pin", &b.ca_pin, "--otp", "000000"]), "not-the-password\n");
+    let o = run(
+        kg(&home).args([
+            "login",
+            "--proxy",
+            &b.proxy,
+            "--user",
+            "admin",
+            "--password-stdin",
+            "--ca-pin",
+            &b.ca_pin,
+            "--otp",
+            "000000",
+        ]),
+        "not-the-password\n",
+    );
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(text(&o).contains("invalid username or password"), "{}", text(&o));
+    assert!(
+        text(&o).contains("invalid username or password"),
+        "{}",
+        text(&o)
+    );
 
     // Not logged in yet: status says so with exit 1.
     let o = run(kg(&home).arg("status"), "");
@@ -45,7 +94,18 @@ fn quickstart_start_login_status() {
 
     // The real login.
     let o = run(
-        kg(&home).args(["login", "--proxy", &b.proxy, "--user", "admin", "--password-stdin", "--ca-pin", &b.ca_pin, "--otp", &totp_now(&uri)]),
+        kg(&home).args([
+            "login",
+            "--proxy",
+            &b.proxy,
+            "--user",
+            "admin",
+            "--password-stdin",
+            "--ca-pin",
+            &b.ca_pin,
+            "--otp",
+            &totp_now(&uri),
+        ]),
         &format!("{password}\n"),
     );
     assert!(o.status.success(), "{}", text(&o));
@@ -57,7 +117,10 @@ fn quickstart_start_login_status() {
     assert_eq!(v["expired"], false);
     assert_eq!(v["ca_pin"], b.ca_pin.as_str());
     assert!(v["roles"].as_array().unwrap().iter().any(|r| r == "admin"));
-    assert!(!v["logins"].as_array().unwrap().is_empty(), "admin gets the OS user as login: {v}");
+    assert!(
+        !v["logins"].as_array().unwrap().is_empty(),
+        "admin gets the OS user as login: {v}"
+    );
 
     // The stored certificate is a real OpenSSH user certificate.
     let cert = home.join(&b.proxy).join("keys").join("admin-cert.pub");
@@ -70,12 +133,23 @@ fn quickstart_start_login_status() {
     assert!(o.status.success(), "{}", text(&o));
 
     // kgctl through the kg profile, and through the admin socket.
-    let o = run(Command::new(bin("kgctl")).env("KEYGATE_HOME", &home).args(["status", "--format", "json"]), "");
+    let o = run(
+        Command::new(bin("kgctl"))
+            .env("KEYGATE_HOME", &home)
+            .args(["status", "--format", "json"]),
+        "",
+    );
     assert!(o.status.success(), "{}", text(&o));
     let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(s["ca_pin"], b.ca_pin.as_str());
     assert_eq!(s["caller"], "admin");
-    let o = run(Command::new(bin("kgctl")).arg("--data-dir").arg(&data).arg("status"), "");
+    let o = run(
+        Command::new(bin("kgctl"))
+            .arg("--data-dir")
+            .arg(&data)
+            .arg("status"),
+        "",
+    );
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("(admin socket)"), "{}", text(&o));
 
@@ -88,7 +162,10 @@ fn quickstart_start_login_status() {
     assert_eq!(d.terminate(), Some(0));
     let d2 = Daemon::start(&data, &[]).unwrap();
     assert_eq!(d2.banner.ca_pin, b.ca_pin, "CAs persist across restarts");
-    assert!(d2.banner.admin_password.is_none(), "the password is shown only once");
+    assert!(
+        d2.banner.admin_password.is_none(),
+        "the password is shown only once"
+    );
 
     // Logout forgets the identity.
     let o = run(kg(&home).arg("logout"), "");
@@ -108,7 +185,13 @@ fn kill_dash_nine_then_restart_recovers() {
     // Stale lock file and admin socket must not block the next start.
     let d2 = Daemon::start(&data, &[]).unwrap();
     assert_eq!(d2.banner.ca_pin, pin);
-    let o = run(Command::new(bin("kgctl")).arg("--data-dir").arg(&data).args(["get", "users"]), "");
+    let o = run(
+        Command::new(bin("kgctl"))
+            .arg("--data-dir")
+            .arg(&data)
+            .args(["get", "users"]),
+        "",
+    );
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("admin"), "{}", text(&o));
 }
@@ -118,11 +201,19 @@ fn configure_prints_a_sample_that_starts() {
     let o = run(Command::new(bin("keygate")).arg("configure"), "");
     assert!(o.status.success());
     let sample = String::from_utf8_lossy(&o.stdout).to_string();
-    assert!(sample.contains("version: v1") && sample.contains("kek_file"), "{sample}");
+    assert!(
+        sample.contains("version: v1") && sample.contains("kek_file"),
+        "{sample}"
+    );
     let tmp = tempfile::tempdir().unwrap();
     let cfg = tmp.path().join("keygate.yaml");
     std::fs::write(&cfg, "version: v1\nproxy:\n  web_adr: 127.0.0.1:1\n").unwrap();
-    let o = run(Command::new(bin("keygate")).args(["start", "--config"]).arg(&cfg), "");
+    let o = run(
+        Command::new(bin("keygate"))
+            .args(["start", "--config"])
+            .arg(&cfg),
+        "",
+    );
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("web_adr"), "{}", text(&o));
 }

@@ -73,13 +73,25 @@ impl Default for Config {
 impl Config {
     /// Reads and checks a config file; errors name file, line and field.
     pub fn load(path: &Path) -> Result<Config, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let cfg: Config = serde_saphyr::from_str(&text).map_err(|e| {
-            let loc = e.location().map(|l| format!(":{}:{}", l.line(), l.column())).unwrap_or_default();
-            format!("{}{loc}: {}", path.display(), e.to_string().lines().next().unwrap_or("invalid"))
+            let loc = e
+                .location()
+                .map(|l| format!(":{}:{}", l.line(), l.column()))
+                .unwrap_or_default();
+            format!(
+                "{}{loc}: {}",
+                path.display(),
+                e.to_string().lines().next().unwrap_or("invalid")
+            )
         })?;
         if cfg.version != "v1" {
-            return Err(format!("{}: unsupported config version {:?}; expected v1", path.display(), cfg.version));
+            return Err(format!(
+                "{}: unsupported config version {:?}; expected v1",
+                path.display(),
+                cfg.version
+            ));
         }
         Ok(cfg)
     }

@@ -10,7 +10,11 @@ use keygate::config::{Config, SAMPLE};
 use keygate::{StartOptions, start};
 
 #[derive(Parser)]
-#[command(name = "keygate", version, about = "Keygate: identity-aware access with short-lived certificates.")]
+#[command(
+    name = "keygate",
+    version,
+    about = "Keygate: identity-aware access with short-lived certificates."
+)]
 struct Cli {
     /// Verbose logs to stderr.
     #[arg(long, global = true)]
@@ -20,9 +24,12 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once at start-up
 enum Cmd {
     /// Start the daemon (with no config: an all-in-one cluster on localhost).
-    #[command(after_help = "Example:\n  keygate start --data-dir /tmp/kg\n  kg login --proxy localhost:3080 --user admin --ca-pin sha256:…")]
+    #[command(
+        after_help = "Example:\n  keygate start --data-dir /tmp/kg\n  kg login --proxy localhost:3080 --user admin --ca-pin sha256:…"
+    )]
     Start(StartArgs),
     /// Print a commented sample keygate.yaml.
     Configure,
@@ -60,13 +67,17 @@ struct StartArgs {
 
 fn os_user() -> String {
     use std::os::unix::fs::MetadataExt;
-    let uid = std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(0);
+    let uid = std::fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(0);
     std::fs::read_to_string("/etc/passwd")
         .ok()
         .and_then(|p| {
             p.lines().find_map(|l| {
                 let f: Vec<&str> = l.split(':').collect();
-                (f.get(2) == Some(&uid.to_string().as_str())).then(|| f.first().map(|s| (*s).to_owned())).flatten()
+                (f.get(2) == Some(&uid.to_string().as_str()))
+                    .then(|| f.first().map(|s| (*s).to_owned()))
+                    .flatten()
             })
         })
         .or_else(|| std::env::var("USER").ok())
@@ -90,7 +101,9 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = if cli.debug { "debug" } else { "info" };
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| filter.into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| filter.into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     keygate_tls::install_crypto_provider();
@@ -108,8 +121,14 @@ async fn main() -> ExitCode {
 }
 
 async fn run_start(a: StartArgs) -> ExitCode {
-    if a.roles.iter().any(|r| !["auth", "proxy", "node"].contains(&r.as_str())) {
-        return fail(format!("unknown role in --roles {:?}: use auth, proxy, node", a.roles));
+    if a.roles
+        .iter()
+        .any(|r| !["auth", "proxy", "node"].contains(&r.as_str()))
+    {
+        return fail(format!(
+            "unknown role in --roles {:?}: use auth, proxy, node",
+            a.roles
+        ));
     }
     let mut cfg = match &a.config {
         Some(p) => match Config::load(p) {
@@ -118,7 +137,10 @@ async fn run_start(a: StartArgs) -> ExitCode {
         },
         None => Config::default(),
     };
-    cfg.data_dir = a.data_dir.or(cfg.data_dir).or_else(|| Some(default_data_dir()));
+    cfg.data_dir = a
+        .data_dir
+        .or(cfg.data_dir)
+        .or_else(|| Some(default_data_dir()));
     cfg.cluster_name = a.cluster_name.or(cfg.cluster_name);
     cfg.auth.listen_addr = a.auth_addr.or(cfg.auth.listen_addr);
     cfg.proxy.web_addr = a.web_addr.or(cfg.proxy.web_addr);
@@ -126,7 +148,12 @@ async fn run_start(a: StartArgs) -> ExitCode {
     let admin_password = match &a.admin_password_file {
         Some(p) => match std::fs::read_to_string(p) {
             Ok(s) => Some(s.trim_end_matches(['\n', '\r']).to_owned()),
-            Err(e) => return fail(format!("cannot read --admin-password-file {}: {e}", p.display())),
+            Err(e) => {
+                return fail(format!(
+                    "cannot read --admin-password-file {}: {e}",
+                    p.display()
+                ));
+            }
         },
         None => None,
     };
@@ -143,14 +170,22 @@ async fn run_start(a: StartArgs) -> ExitCode {
         Err(e) => return fail(e),
     };
     let mut out = String::new();
-    out.push_str(&format!("Keygate cluster {:?} is running.\n", running.cluster));
-    out.push_str(&format!("Web address: https://{}\n", keygate_proxy_service::advertised(running.web_addr)));
+    out.push_str(&format!(
+        "Keygate cluster {:?} is running.\n",
+        running.cluster
+    ));
+    out.push_str(&format!(
+        "Web address: https://{}\n",
+        keygate_proxy_service::advertised(running.web_addr)
+    ));
     out.push_str(&format!("SSH address: {}\n", running.ssh_addr));
     out.push_str(&format!("Auth address: {}\n", running.auth_addr));
     out.push_str(&format!("CA pin: {}\n", running.ca_pin));
     out.push_str(&format!("Data dir: {}\n", running.data_dir.display()));
     if let Some(pw) = &running.first.admin_password {
-        out.push_str(&format!("Admin user: admin (logins: {login})\nAdmin one-time password: {pw}\n"));
+        out.push_str(&format!(
+            "Admin user: admin (logins: {login})\nAdmin one-time password: {pw}\n"
+        ));
     }
     if let Some(uri) = &running.first.admin_totp_uri {
         out.push_str(&format!(
@@ -163,16 +198,19 @@ async fn run_start(a: StartArgs) -> ExitCode {
         running.ca_pin
     ));
     if login != "root" {
-        out.push_str(&format!("Note: keygate is not running as root, so sessions can only open as {login}.\n"));
+        out.push_str(&format!(
+            "Note: keygate is not running as root, so sessions can only open as {login}.\n"
+        ));
     }
     let _ = std::io::stdout().write_all(out.as_bytes());
     let _ = std::io::stdout().flush();
     let token = running.shutdown_token();
     tokio::spawn(async move {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => return,
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return,
+            };
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}

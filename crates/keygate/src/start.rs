@@ -30,7 +30,9 @@ pub enum StartError {
     #[error("{0}")]
     DataDir(String),
     /// A listener could not bind.
-    #[error("cannot listen on {addr}: {reason}; is another keygate running? pick another address with the flag")]
+    #[error(
+        "cannot listen on {addr}: {reason}; is another keygate running? pick another address with the flag"
+    )]
     Bind {
         /// Address.
         addr: String,
@@ -114,7 +116,10 @@ fn state_err(what: &str) -> impl Fn(String) -> StartError + '_ {
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
-    TcpListener::bind(addr).await.map_err(|e| StartError::Bind { addr: addr.to_string(), reason: e.to_string() })
+    TcpListener::bind(addr).await.map_err(|e| StartError::Bind {
+        addr: addr.to_string(),
+        reason: e.to_string(),
+    })
 }
 
 fn make_data_dir(dir: &Path) -> Result<(), StartError> {
@@ -126,7 +131,11 @@ fn make_data_dir(dir: &Path) -> Result<(), StartError> {
 }
 
 fn tls_parts(id: &ServiceIdentity) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
-    let chain = id.chain_der.iter().map(|c| CertificateDer::from(c.clone())).collect();
+    let chain = id
+        .chain_der
+        .iter()
+        .map(|c| CertificateDer::from(c.clone()))
+        .collect();
     let key = PrivateKeyDer::Pkcs8(id.key_der.clone().into());
     (chain, key)
 }
@@ -135,39 +144,95 @@ fn tls_parts(id: &ServiceIdentity) -> (Vec<CertificateDer<'static>>, PrivateKeyD
 pub async fn start(opts: StartOptions) -> Result<Running, StartError> {
     keygate_tls::install_crypto_provider();
     let cfg = &opts.config;
-    let data_dir = cfg.data_dir.clone().ok_or_else(|| StartError::DataDir("no data dir given".into()))?;
+    let data_dir = cfg
+        .data_dir
+        .clone()
+        .ok_or_else(|| StartError::DataDir("no data dir given".into()))?;
     make_data_dir(&data_dir)?;
     let lock = DataDirLock::acquire(&data_dir).map_err(|e| StartError::DataDir(e.to_string()))?;
-    let kek_path = cfg.auth.kek_file.clone().unwrap_or_else(|| data_dir.join("kek"));
-    let kek = keygate_auth_service::load_or_create_kek(&kek_path).map_err(|e| StartError::State(e.to_string()))?;
+    let kek_path = cfg
+        .auth
+        .kek_file
+        .clone()
+        .unwrap_or_else(|| data_dir.join("kek"));
+    let kek = keygate_auth_service::load_or_create_kek(&kek_path)
+        .map_err(|e| StartError::State(e.to_string()))?;
     let backend = SqliteBackend::open(&data_dir.join("keygate.db"), opts.clock.clone())
         .await
         .map_err(|e| state_err("opening keygate.db")(e.to_string()))?;
-    let audit = AuditLog::open(&data_dir.join("audit.db"), opts.clock.clone(), AuditOptions::default())
-        .await
-        .map_err(|e| state_err("opening audit.db")(e.to_string()))?;
-    let mut auth_opts = AuthOptions::new(cfg.cluster_name.clone().unwrap_or_else(|| "keygate".into()), opts.admin_login.clone());
+    let audit = AuditLog::open(
+        &data_dir.join("audit.db"),
+        opts.clock.clone(),
+        AuditOptions::default(),
+    )
+    .await
+    .map_err(|e| state_err("opening audit.db")(e.to_string()))?;
+    let mut auth_opts = AuthOptions::new(
+        cfg.cluster_name.clone().unwrap_or_else(|| "keygate".into()),
+        opts.admin_login.clone(),
+    );
     auth_opts.admin_password = opts.admin_password.clone();
     auth_opts.argon2 = opts.argon2;
-    let auth_listener = bind(cfg.auth.listen_addr.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 3025)))).await?;
-    let web_listener = bind(cfg.proxy.web_addr.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 3080)))).await?;
-    let auth_addr = auth_listener.local_addr().map_err(|e| state_err("auth listener")(e.to_string()))?;
-    let web_addr = web_listener.local_addr().map_err(|e| state_err("web listener")(e.to_string()))?;
+    let auth_listener = bind(
+        cfg.auth
+            .listen_addr
+            .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 3025))),
+    )
+    .await?;
+    let web_listener = bind(
+        cfg.proxy
+            .web_addr
+            .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 3080))),
+    )
+    .await?;
+    let auth_addr = auth_listener
+        .local_addr()
+        .map_err(|e| state_err("auth listener")(e.to_string()))?;
+    let web_addr = web_listener
+        .local_addr()
+        .map_err(|e| state_err("web listener")(e.to_string()))?;
     auth_opts.proxy_addr = Some(keygate_proxy_service::advertised(web_addr));
-    let (auth, first) = AuthServer::open(Arc::new(backend), audit.clone(), opts.clock.clone(), kek, auth_opts)
-        .await
-        .map_err(|e| state_err("starting auth")(e.to_string()))?;
+    let (auth, first) = AuthServer::open(
+        Arc::new(backend),
+        audit.clone(),
+        opts.clock.clone(),
+        kek,
+        auth_opts,
+    )
+    .await
+    .map_err(|e| state_err("starting auth")(e.to_string()))?;
 
-    let ssh_addr = cfg.proxy.ssh_addr.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 3023)));
+    let ssh_addr = cfg
+        .proxy
+        .ssh_addr
+        .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 3023)));
 
-    let ca_der = |k: CaKind| auth.ca(k).map(|c| CertificateDer::from(c.x509_cert_der().to_vec()));
+    let ca_der = |k: CaKind| {
+        auth.ca(k)
+            .map(|c| CertificateDer::from(c.x509_cert_der().to_vec()))
+    };
     let (user_ca, host_ca) = match (ca_der(CaKind::User), ca_der(CaKind::Host)) {
         (Some(u), Some(h)) => (u, h),
-        _ => return Err(StartError::State("certificate authorities are missing".into())),
+        _ => {
+            return Err(StartError::State(
+                "certificate authorities are missing".into(),
+            ));
+        }
     };
-    let ips = |a: SocketAddr| -> Vec<IpAddr> { if a.ip().is_unspecified() { vec![] } else { vec![a.ip()] } };
+    let ips = |a: SocketAddr| -> Vec<IpAddr> {
+        if a.ip().is_unspecified() {
+            vec![]
+        } else {
+            vec![a.ip()]
+        }
+    };
     let auth_id = auth
-        .issue_service_identity(SystemRole::Auth, vec!["localhost".into()], ips(auth_addr), SERVICE_CERT_TTL)
+        .issue_service_identity(
+            SystemRole::Auth,
+            vec!["localhost".into()],
+            ips(auth_addr),
+            SERVICE_CERT_TTL,
+        )
         .map_err(|e| state_err("auth certificate")(e.to_string()))?;
     let mut names = vec!["localhost".to_owned()];
     names.extend(cfg.proxy.public_names.iter().cloned());
@@ -176,18 +241,30 @@ pub async fn start(opts: StartOptions) -> Result<Running, StartError> {
         .issue_service_identity(SystemRole::Proxy, names, ips(web_addr), SERVICE_CERT_TTL)
         .map_err(|e| state_err("proxy certificate")(e.to_string()))?;
     let (auth_chain, auth_key) = tls_parts(&auth_id);
-    let auth_tls = keygate_tls::server_config(auth_chain, auth_key, ClientAuth::Required(vec![user_ca.clone(), host_ca.clone()]))
-        .map_err(|e| state_err("auth TLS")(e.to_string()))?;
+    let auth_tls = keygate_tls::server_config(
+        auth_chain,
+        auth_key,
+        ClientAuth::Required(vec![user_ca.clone(), host_ca.clone()]),
+    )
+    .map_err(|e| state_err("auth TLS")(e.to_string()))?;
     let (proxy_chain, proxy_key) = tls_parts(&proxy_id);
-    let public_tls = keygate_tls::server_config(proxy_chain.clone(), proxy_key.clone_key(), ClientAuth::Optional(vec![user_ca]))
-        .map_err(|e| state_err("proxy TLS")(e.to_string()))?;
+    let public_tls = keygate_tls::server_config(
+        proxy_chain.clone(),
+        proxy_key.clone_key(),
+        ClientAuth::Optional(vec![user_ca]),
+    )
+    .map_err(|e| state_err("proxy TLS")(e.to_string()))?;
     let to_auth_tls = keygate_tls::client_config(&[host_ca], Some((proxy_chain, proxy_key)))
         .map_err(|e| state_err("proxy-to-auth TLS")(e.to_string()))?;
 
     let sock_path = data_dir.join("admin.sock");
     let _ = std::fs::remove_file(&sock_path);
-    let admin_listener = UnixListener::bind(&sock_path)
-        .map_err(|e| StartError::DataDir(format!("cannot create admin socket {}: {e}", sock_path.display())))?;
+    let admin_listener = UnixListener::bind(&sock_path).map_err(|e| {
+        StartError::DataDir(format!(
+            "cannot create admin socket {}: {e}",
+            sock_path.display()
+        ))
+    })?;
     std::fs::set_permissions(&sock_path, std::fs::Permissions::from_mode(0o600))
         .map_err(|e| StartError::DataDir(format!("cannot protect {}: {e}", sock_path.display())))?;
     let owner = std::fs::metadata(&data_dir).map(|m| m.uid()).unwrap_or(0);

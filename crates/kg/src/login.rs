@@ -3,7 +3,9 @@ use std::time::Duration;
 
 use keygate_api::{LoginRequest, RenewRequest, SignupRequest};
 use keygate_client::output::{Format, out};
-use keygate_client::{ClientKey, Home, add_to_agent, anonymous_client, authenticated_client, fetch_ca};
+use keygate_client::{
+    ClientKey, Home, add_to_agent, anonymous_client, authenticated_client, fetch_ca,
+};
 use keygate_tls::CertificateDer;
 
 use crate::Failure;
@@ -58,7 +60,11 @@ fn parse_ttl(s: &str) -> Result<Duration, Failure> {
     let mut n: Option<u64> = None;
     for c in s.chars() {
         if let Some(d) = c.to_digit(10) {
-            n = Some(n.unwrap_or(0).saturating_mul(10).saturating_add(u64::from(d)));
+            n = Some(
+                n.unwrap_or(0)
+                    .saturating_mul(10)
+                    .saturating_add(u64::from(d)),
+            );
             continue;
         }
         let unit = match c {
@@ -66,12 +72,18 @@ fn parse_ttl(s: &str) -> Result<Duration, Failure> {
             'm' => 60,
             'h' => 3600,
             'd' => 86_400,
-            _ => return Err(Failure::usage(format!("--ttl {s:?} is not a duration; write e.g. 30m or 8h"))),
+            _ => {
+                return Err(Failure::usage(format!(
+                    "--ttl {s:?} is not a duration; write e.g. 30m or 8h"
+                )));
+            }
         };
         total = total.saturating_add(n.take().unwrap_or(0).saturating_mul(unit));
     }
     if n.is_some() || total == 0 {
-        return Err(Failure::usage(format!("--ttl {s:?} is not a duration; write e.g. 30m or 8h")));
+        return Err(Failure::usage(format!(
+            "--ttl {s:?} is not a duration; write e.g. 30m or 8h"
+        )));
     }
     Ok(Duration::from_secs(total))
 }
@@ -79,25 +91,44 @@ fn parse_ttl(s: &str) -> Result<Duration, Failure> {
 fn read_secret(from_stdin: bool, prompt: &str) -> Result<String, Failure> {
     if from_stdin {
         let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line).map_err(|e| Failure::usage(format!("reading the password from stdin: {e}")))?;
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| Failure::usage(format!("reading the password from stdin: {e}")))?;
         return Ok(line.trim_end_matches(['\n', '\r']).to_owned());
     }
-    rpassword::prompt_password(prompt)
-        .map_err(|e| Failure::usage(format!("cannot prompt for a password ({e}); use --password-stdin")))
+    rpassword::prompt_password(prompt).map_err(|e| {
+        Failure::usage(format!(
+            "cannot prompt for a password ({e}); use --password-stdin"
+        ))
+    })
 }
 
 /// Decides which host CA to trust: the profile's, the pinned one, or the
 /// one the user accepts at the first-use prompt.
-async fn trusted_ca(proxy: &str, pin: Option<&str>, insecure: bool) -> Result<(CertificateDer<'static>, String), Failure> {
+async fn trusted_ca(
+    proxy: &str,
+    pin: Option<&str>,
+    insecure: bool,
+) -> Result<(CertificateDer<'static>, String), Failure> {
     if let Some(pin) = pin {
-        let ca = fetch_ca(proxy, Some(pin)).await.map_err(|e| Failure::no(e.to_string()))?;
+        let ca = fetch_ca(proxy, Some(pin))
+            .await
+            .map_err(|e| Failure::no(e.to_string()))?;
         return Ok((ca, pin.to_owned()));
     }
-    let ca = fetch_ca(proxy, None).await.map_err(|e| Failure::usage(e.to_string()))?;
-    let seen = keygate_tls::ca_pin_of(&ca).ok_or_else(|| Failure::usage("the proxy presented no usable CA certificate"))?;
+    let ca = fetch_ca(proxy, None)
+        .await
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    let seen = keygate_tls::ca_pin_of(&ca)
+        .ok_or_else(|| Failure::usage("the proxy presented no usable CA certificate"))?;
     if insecure {
-        eprintln!("WARNING: --insecure: trusting the cluster at {proxy} WITHOUT checking its CA pin ({seen}).");
-        eprintln!("WARNING: anyone between you and the proxy could impersonate it. Use --ca-pin instead.");
+        eprintln!(
+            "WARNING: --insecure: trusting the cluster at {proxy} WITHOUT checking its CA pin ({seen})."
+        );
+        eprintln!(
+            "WARNING: anyone between you and the proxy could impersonate it. Use --ca-pin instead."
+        );
         return Ok((ca, seen));
     }
     if !std::io::stdin().is_terminal() {
@@ -105,7 +136,9 @@ async fn trusted_ca(proxy: &str, pin: Option<&str>, insecure: bool) -> Result<(C
             "the cluster at {proxy} is not trusted yet and there is no terminal to ask: pass --ca-pin {seen} if your admin confirms it"
         )));
     }
-    eprint!("The authenticity of the cluster at {proxy} can't be established.\nCA pin: {seen}\nCompare it with the pin your admin gave you. Trust it (yes/no)? ");
+    eprint!(
+        "The authenticity of the cluster at {proxy} can't be established.\nCA pin: {seen}\nCompare it with the pin your admin gave you. Trust it (yes/no)? "
+    );
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
     let _ = std::io::stdin().lock().read_line(&mut answer);
@@ -122,7 +155,11 @@ pub async fn login(a: LoginArgs, format: Format) -> Result<(), Failure> {
     let proxy = match (&a.proxy, &current) {
         (Some(p), _) => p.clone(),
         (None, Some(c)) => c.proxy.clone(),
-        (None, None) => return Err(Failure::usage("no cluster given: kg login --proxy HOST:PORT")),
+        (None, None) => {
+            return Err(Failure::usage(
+                "no cluster given: kg login --proxy HOST:PORT",
+            ));
+        }
     };
     let ttl = a.ttl.as_deref().map(parse_ttl).transpose()?;
     let key = ClientKey::generate();
@@ -138,13 +175,23 @@ pub async fn login(a: LoginArgs, format: Format) -> Result<(), Failure> {
             && a.ca_pin.as_deref().is_none_or(|pin| pin == p.ca_pin)
     }) {
         let client = authenticated_client(p)?;
-        let certs = client.post("/v1/certs/renew", &RenewRequest { public_key, ttl_secs: ttl.map(|t| t.as_secs()) }).await?;
+        let certs = client
+            .post(
+                "/v1/certs/renew",
+                &RenewRequest {
+                    public_key,
+                    ttl_secs: ttl.map(|t| t.as_secs()),
+                },
+            )
+            .await?;
         return finish(&home, &proxy, &p.ca_pin.clone(), &key, &certs, format);
     }
     let (ca, pin) = match existing.as_ref() {
         Some(p) if a.ca_pin.as_deref().is_none_or(|pin| pin == p.ca_pin) => {
-            let pem = std::fs::read(p.ca_path()).map_err(|e| Failure::usage(format!("{}: {e}", p.ca_path().display())))?;
-            let ca = <CertificateDer as keygate_tls::PemObject>::from_pem_slice(&pem).map_err(|e| Failure::usage(format!("damaged profile CA ({e}): run kg logout")))?;
+            let pem = std::fs::read(p.ca_path())
+                .map_err(|e| Failure::usage(format!("{}: {e}", p.ca_path().display())))?;
+            let ca = <CertificateDer as keygate_tls::PemObject>::from_pem_slice(&pem)
+                .map_err(|e| Failure::usage(format!("damaged profile CA ({e}): run kg logout")))?;
             (ca, p.ca_pin.clone())
         }
         _ => trusted_ca(&proxy, a.ca_pin.as_deref(), a.insecure).await?,
@@ -155,7 +202,13 @@ pub async fn login(a: LoginArgs, format: Format) -> Result<(), Failure> {
     };
     let password = read_secret(a.password_stdin, &format!("Password for {user}: "))?;
     let client = anonymous_client(&proxy, ca)?;
-    let req = LoginRequest { user, password, otp: a.otp.clone(), public_key, ttl_secs: ttl.map(|t| t.as_secs()) };
+    let req = LoginRequest {
+        user,
+        password,
+        otp: a.otp.clone(),
+        public_key,
+        ttl_secs: ttl.map(|t| t.as_secs()),
+    };
     let certs = client.post("/v1/login", &req).await?;
     finish(&home, &proxy, &pin, &key, &certs, format)
 }
@@ -170,7 +223,9 @@ fn finish(
 ) -> Result<(), Failure> {
     let profile = home.save(proxy, pin, key, certs)?;
     use keygate_clock::Clock;
-    let left = (certs.valid_before - keygate_clock::SystemClock::new().now()).whole_seconds().max(1);
+    let left = (certs.valid_before - keygate_clock::SystemClock::new().now())
+        .whole_seconds()
+        .max(1);
     match add_to_agent(&profile.key_path(), u64::try_from(left).unwrap_or(1)) {
         Ok(true) | Ok(false) => {}
         Err(e) => eprintln!("kg: warning: {e}"),
@@ -182,14 +237,25 @@ pub async fn signup(a: SignupArgs) -> Result<(), Failure> {
     let (ca, _pin) = trusted_ca(&a.proxy, a.ca_pin.as_deref(), a.insecure).await?;
     let password = read_secret(a.password_stdin, "New password (at least 12 characters): ")?;
     let client = anonymous_client(&a.proxy, ca)?;
-    let resp: keygate_api::SignupResponse = client.post("/v1/signup", &SignupRequest { token: a.token, password }).await?;
+    let resp: keygate_api::SignupResponse = client
+        .post(
+            "/v1/signup",
+            &SignupRequest {
+                token: a.token,
+                password,
+            },
+        )
+        .await?;
     let mut text = format!("Signed up as {}.\n", resp.user);
     if let Some(uri) = resp.totp_uri {
         text.push_str("Add this to your authenticator app now (it is shown only once):\n");
         text.push_str(&uri);
         text.push('\n');
     }
-    text.push_str(&format!("Next: kg login --proxy {} --user {}\n", a.proxy, resp.user));
+    text.push_str(&format!(
+        "Next: kg login --proxy {} --user {}\n",
+        a.proxy, resp.user
+    ));
     out(&text);
     Ok(())
 }

@@ -9,7 +9,11 @@ use clap::{Parser, Subcommand};
 use keygate_client::output::Format;
 
 #[derive(Parser)]
-#[command(name = "kg", version, about = "Keygate user CLI: log in and get short-lived certificates.")]
+#[command(
+    name = "kg",
+    version,
+    about = "Keygate user CLI: log in and get short-lived certificates."
+)]
 struct Cli {
     /// Verbose output to stderr.
     #[arg(long, global = true)]
@@ -24,10 +28,14 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Log in and get certificates (renews without a password while the current ones are valid).
-    #[command(after_help = "Examples:\n  kg login --proxy localhost:3080 --user alice --ca-pin sha256:3f…\n  echo \"$PW\" | kg login --proxy localhost:3080 --user alice --password-stdin --otp 123456")]
+    #[command(
+        after_help = "Examples:\n  kg login --proxy localhost:3080 --user alice --ca-pin sha256:3f…\n  echo \"$PW\" | kg login --proxy localhost:3080 --user alice --password-stdin --otp 123456"
+    )]
     Login(login::LoginArgs),
     /// Complete an invitation printed by `kgctl users add`.
-    #[command(after_help = "Example:\n  kg signup --proxy localhost:3080 --token 8c1f… --ca-pin sha256:3f…")]
+    #[command(
+        after_help = "Example:\n  kg signup --proxy localhost:3080 --token 8c1f… --ca-pin sha256:3f…"
+    )]
     Signup(login::SignupArgs),
     /// Show the current identity.
     #[command(after_help = "Example:\n  kg status --format json")]
@@ -46,24 +54,40 @@ pub struct Failure {
 
 impl Failure {
     pub fn usage(m: impl Into<String>) -> Self {
-        Self { code: 2, message: m.into() }
+        Self {
+            code: 2,
+            message: m.into(),
+        }
     }
 
     pub fn no(m: impl Into<String>) -> Self {
-        Self { code: 1, message: m.into() }
+        Self {
+            code: 1,
+            message: m.into(),
+        }
     }
 }
 
 impl From<keygate_api::ApiError> for Failure {
     fn from(e: keygate_api::ApiError) -> Self {
-        Self { code: e.exit_code(), message: e.to_string() }
+        Self {
+            code: e.exit_code(),
+            message: e.to_string(),
+        }
     }
 }
 
 impl From<keygate_client::ClientError> for Failure {
     fn from(e: keygate_client::ClientError) -> Self {
-        let code = if matches!(e, keygate_client::ClientError::Profile(_)) { 1 } else { 2 };
-        Self { code, message: e.to_string() }
+        let code = if matches!(e, keygate_client::ClientError::Profile(_)) {
+            1
+        } else {
+            2
+        };
+        Self {
+            code,
+            message: e.to_string(),
+        }
     }
 }
 

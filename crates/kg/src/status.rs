@@ -28,8 +28,14 @@ pub fn print_profile(p: &Profile, format: Format) -> Result<(), Failure> {
                 p.user,
                 p.cluster,
                 p.roles.join(", "),
-                if p.logins.is_empty() { "-".into() } else { p.logins.join(", ") },
-                p.valid_until.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+                if p.logins.is_empty() {
+                    "-".into()
+                } else {
+                    p.logins.join(", ")
+                },
+                p.valid_until
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default(),
                 remaining(p)
             ));
             Ok(())
@@ -51,7 +57,10 @@ pub fn status(format: Format) -> Result<(), Failure> {
     let p = Home::from_env().current()?;
     print_profile(&p, format)?;
     if !p.is_valid(now()) {
-        return Err(Failure::no(format!("the certificate for {} expired at {}: run kg login", p.user, p.valid_until)));
+        return Err(Failure::no(format!(
+            "the certificate for {} expired at {}: run kg login",
+            p.user, p.valid_until
+        )));
     }
     Ok(())
 }
@@ -63,7 +72,10 @@ pub fn logout() -> Result<(), Failure> {
     if let Some(p) = &current
         && std::env::var_os("SSH_AUTH_SOCK").is_some()
     {
-        let _ = std::process::Command::new("ssh-add").arg("-d").arg(p.key_path()).output();
+        let _ = std::process::Command::new("ssh-add")
+            .arg("-d")
+            .arg(p.key_path())
+            .output();
     }
     match home.logout()? {
         Some(p) => out(&format!("Logged out {} from {}.\n", p.user, p.proxy)),

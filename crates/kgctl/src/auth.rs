@@ -12,14 +12,18 @@ use crate::{Cli, Failure};
 #[derive(Subcommand)]
 pub enum AuthCmd {
     /// Print a CA's public keys (`--format openssh` default, or `x509`).
-    #[command(after_help = "Examples:\n  kgctl auth export --type user > /etc/ssh/keygate_user_ca.pub   # for TrustedUserCAKeys\n  kgctl auth export --type host >> ~/.ssh/known_hosts             # @cert-authority line\n  kgctl auth export --type host --format x509 > ca.pem")]
+    #[command(
+        after_help = "Examples:\n  kgctl auth export --type user > /etc/ssh/keygate_user_ca.pub   # for TrustedUserCAKeys\n  kgctl auth export --type host >> ~/.ssh/known_hosts             # @cert-authority line\n  kgctl auth export --type host --format x509 > ca.pem"
+    )]
     Export {
         /// user, host or audit.
         #[arg(long = "type")]
         ca_type: String,
     },
     /// Issue an identity file (key + certificates + CA + proxy) for a user or bot.
-    #[command(after_help = "Example:\n  kgctl auth sign --user ci-bot --ttl 8h --out ci-bot.identity\n  kgctl -i ci-bot.identity get roles")]
+    #[command(
+        after_help = "Example:\n  kgctl auth sign --user ci-bot --ttl 8h --out ci-bot.identity\n  kgctl -i ci-bot.identity get roles"
+    )]
     Sign {
         /// Whose identity.
         #[arg(long)]
@@ -42,8 +46,17 @@ pub async fn status(client: &ApiClient, format: Format) -> Result<(), Failure> {
     if format != Format::Table {
         return structured(&s, format).map_err(Failure::usage);
     }
-    let rows: Vec<Vec<String>> =
-        s.cas.iter().map(|c| vec![c.kind.clone(), c.ssh_fingerprints.join(" "), c.x509_pin.clone()]).collect();
+    let rows: Vec<Vec<String>> = s
+        .cas
+        .iter()
+        .map(|c| {
+            vec![
+                c.kind.clone(),
+                c.ssh_fingerprints.join(" "),
+                c.x509_pin.clone(),
+            ]
+        })
+        .collect();
     out(&format!(
         "Cluster: {}\nVersion: {}\nCA pin:  {}\nCaller:  {}\n\n{}",
         s.cluster,
@@ -56,7 +69,9 @@ pub async fn status(client: &ApiClient, format: Format) -> Result<(), Failure> {
 }
 
 fn ttl_secs(s: &str) -> Result<u64, Failure> {
-    s.parse::<keygate_types::Ttl>().map(|t| t.as_secs()).map_err(|e| Failure::usage(format!("--ttl: {e}")))
+    s.parse::<keygate_types::Ttl>()
+        .map(|t| t.as_secs())
+        .map_err(|e| Failure::usage(format!("--ttl: {e}")))
 }
 
 pub async fn run(client: &ApiClient, cli: &Cli, cmd: &AuthCmd) -> Result<(), Failure> {
@@ -66,20 +81,43 @@ pub async fn run(client: &ApiClient, cli: &Cli, cmd: &AuthCmd) -> Result<(), Fai
             let text = match cli.format.as_str() {
                 "x509" => ca.x509_pem,
                 "openssh" | "table" => {
-                    let prefix = if ca_type == "host" { "@cert-authority * " } else { "" };
-                    ca.ssh_public_keys.iter().map(|k| format!("{prefix}{}\n", k.trim())).collect()
+                    let prefix = if ca_type == "host" {
+                        "@cert-authority * "
+                    } else {
+                        ""
+                    };
+                    ca.ssh_public_keys
+                        .iter()
+                        .map(|k| format!("{prefix}{}\n", k.trim()))
+                        .collect()
                 }
-                other => return Err(Failure::usage(format!("--format {other:?}: auth export prints openssh or x509"))),
+                other => {
+                    return Err(Failure::usage(format!(
+                        "--format {other:?}: auth export prints openssh or x509"
+                    )));
+                }
             };
             out(&text);
             Ok(())
         }
-        AuthCmd::Sign { user, ttl, out: path, proxy } => {
+        AuthCmd::Sign {
+            user,
+            ttl,
+            out: path,
+            proxy,
+        } => {
             let key = ClientKey::generate();
-            let req = SignRequest { user: user.clone(), public_key: key.public_openssh()?, ttl_secs: ttl_secs(ttl)? };
+            let req = SignRequest {
+                user: user.clone(),
+                public_key: key.public_openssh()?,
+                ttl_secs: ttl_secs(ttl)?,
+            };
             let certs: CertsResponse = client.post("/v1/certs/sign", &req).await?;
             let status: StatusResponse = client.get("/v1/status").await?;
-            let proxy = proxy.clone().or(status.proxy_addr).unwrap_or_else(|| crate::connect::proxy_hint(cli));
+            let proxy = proxy
+                .clone()
+                .or(status.proxy_addr)
+                .unwrap_or_else(|| crate::connect::proxy_hint(cli));
             let text = IdentityFile::render(&proxy, &key, &certs)?;
             let _ = std::fs::remove_file(path);
             let mut f = std::fs::OpenOptions::new()
@@ -88,12 +126,16 @@ pub async fn run(client: &ApiClient, cli: &Cli, cmd: &AuthCmd) -> Result<(), Fai
                 .mode(0o600)
                 .open(path)
                 .map_err(|e| Failure::usage(format!("cannot write {}: {e}", path.display())))?;
-            f.write_all(text.as_bytes()).map_err(|e| Failure::usage(format!("writing {}: {e}", path.display())))?;
+            f.write_all(text.as_bytes())
+                .map_err(|e| Failure::usage(format!("writing {}: {e}", path.display())))?;
             out(&format!(
                 "Wrote identity for {:?} to {} (valid until {}).\n",
                 certs.user,
                 path.display(),
-                certs.valid_before.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+                certs
+                    .valid_before
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default()
             ));
             Ok(())
         }

@@ -10,8 +10,9 @@ pub fn client(cli: &Cli) -> Result<ApiClient, Failure> {
         return Ok(ApiClient::unix(dir.join("admin.sock")));
     }
     if let Some(path) = &cli.identity {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Failure::usage(format!("cannot read identity file {}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Failure::usage(format!("cannot read identity file {}: {e}", path.display()))
+        })?;
         return Ok(parse_identity_file(&text)?.client()?);
     }
     let profile = Home::from_env().current().map_err(|_| {
@@ -28,5 +29,8 @@ pub fn proxy_hint(cli: &Cli) -> String {
     {
         return id.proxy;
     }
-    Home::from_env().current().map(|p| p.proxy).unwrap_or_else(|_| "PROXY:3080".into())
+    Home::from_env()
+        .current()
+        .map(|p| p.proxy)
+        .unwrap_or_else(|_| "PROXY:3080".into())
 }

@@ -40,7 +40,9 @@ enum Cmd {
     #[command(subcommand)]
     Users(users::UsersCmd),
     /// Print resources: KIND or KIND/NAME (user, role, token, lock, node, auth_preference).
-    #[command(after_help = "Examples:\n  kgctl get roles\n  kgctl get role/access --format yaml > access.yaml")]
+    #[command(
+        after_help = "Examples:\n  kgctl get roles\n  kgctl get role/access --format yaml > access.yaml"
+    )]
     Get {
         /// KIND or KIND/NAME.
         target: String,
@@ -76,19 +78,28 @@ pub struct Failure {
 
 impl Failure {
     pub fn usage(m: impl Into<String>) -> Self {
-        Self { code: 2, message: m.into() }
+        Self {
+            code: 2,
+            message: m.into(),
+        }
     }
 }
 
 impl From<keygate_api::ApiError> for Failure {
     fn from(e: keygate_api::ApiError) -> Self {
-        Self { code: e.exit_code(), message: e.to_string() }
+        Self {
+            code: e.exit_code(),
+            message: e.to_string(),
+        }
     }
 }
 
 impl From<keygate_client::ClientError> for Failure {
     fn from(e: keygate_client::ClientError) -> Self {
-        Self { code: 2, message: e.to_string() }
+        Self {
+            code: 2,
+            message: e.to_string(),
+        }
     }
 }
 

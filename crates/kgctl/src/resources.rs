@@ -12,7 +12,9 @@ fn split_target(target: &str) -> Result<(Kind, Option<&str>), Failure> {
         Some(_) => return Err(Failure::usage(format!("{target:?}: write KIND/NAME"))),
         None => (target, None),
     };
-    let kind: Kind = kind.parse().map_err(|e: keygate_types::TypesError| Failure::usage(e.to_string()))?;
+    let kind: Kind = kind
+        .parse()
+        .map_err(|e: keygate_types::TypesError| Failure::usage(e.to_string()))?;
     Ok((kind, name))
 }
 
@@ -21,17 +23,37 @@ fn summary(r: &AnyResource) -> Vec<String> {
     match r {
         AnyResource::User(u) => vec![
             name,
-            u.spec.roles.iter().map(|r| r.to_string()).collect::<Vec<_>>().join(","),
-            u.spec.traits.get("logins").map(|l| l.join(",")).unwrap_or_default(),
-            if u.spec.status.has_password { "active".into() } else { "invited".into() },
+            u.spec
+                .roles
+                .iter()
+                .map(|r| r.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+            u.spec
+                .traits
+                .get("logins")
+                .map(|l| l.join(","))
+                .unwrap_or_default(),
+            if u.spec.status.has_password {
+                "active".into()
+            } else {
+                "invited".into()
+            },
         ],
         AnyResource::Role(role) => vec![
             name,
             role.spec.allow.logins.join(","),
             role.metadata.description.clone().unwrap_or_default(),
         ],
-        AnyResource::Lock(l) => vec![name, format!("{:?}", l.spec.target), l.spec.message.clone().unwrap_or_default()],
-        other => vec![name, other.metadata().description.clone().unwrap_or_default()],
+        AnyResource::Lock(l) => vec![
+            name,
+            format!("{:?}", l.spec.target),
+            l.spec.message.clone().unwrap_or_default(),
+        ],
+        other => vec![
+            name,
+            other.metadata().description.clone().unwrap_or_default(),
+        ],
     }
 }
 
@@ -48,14 +70,26 @@ fn headers(kind: Kind) -> &'static [&'static str] {
 pub async fn get(client: &ApiClient, target: &str, format: Format) -> Result<(), Failure> {
     let (kind, name) = split_target(target)?;
     let values: Vec<serde_json::Value> = match name {
-        Some(n) => vec![client.get(&format!("/v1/resources/{}/{n}", kind.as_str())).await?],
-        None => client.get(&format!("/v1/resources/{}", kind.as_str())).await?,
+        Some(n) => vec![
+            client
+                .get(&format!("/v1/resources/{}/{n}", kind.as_str()))
+                .await?,
+        ],
+        None => {
+            client
+                .get(&format!("/v1/resources/{}", kind.as_str()))
+                .await?
+        }
     };
     let resources: Vec<AnyResource> = values
         .into_iter()
         .map(AnyResource::from_json)
         .collect::<Result<_, _>>()
-        .map_err(|e| Failure::usage(format!("the server sent a resource this kgctl cannot read ({e}); upgrade kgctl")))?;
+        .map_err(|e| {
+            Failure::usage(format!(
+                "the server sent a resource this kgctl cannot read ({e}); upgrade kgctl"
+            ))
+        })?;
     match format {
         Format::Table => {
             let rows: Vec<Vec<String>> = resources.iter().map(summary).collect();
@@ -64,10 +98,13 @@ pub async fn get(client: &ApiClient, target: &str, format: Format) -> Result<(),
         Format::Yaml => {
             // Documents separated by `---`: exactly what `create -f` reads.
             let docs: Result<Vec<String>, _> = resources.iter().map(to_yaml).collect();
-            out(&docs.map_err(|e| Failure::usage(e.to_string()))?.join("---\n"));
+            out(&docs
+                .map_err(|e| Failure::usage(e.to_string()))?
+                .join("---\n"));
         }
         Format::Json => {
-            let json: Vec<serde_json::Value> = resources.iter().filter_map(|r| r.to_json().ok()).collect();
+            let json: Vec<serde_json::Value> =
+                resources.iter().filter_map(|r| r.to_json().ok()).collect();
             match (name, json.as_slice()) {
                 (Some(_), [one]) => structured(one, format),
                 _ => structured(&json, format),
@@ -83,10 +120,12 @@ pub async fn get(client: &ApiClient, target: &str, format: Format) -> Result<(),
 pub async fn create(client: &ApiClient, file: &Path, force: bool) -> Result<(), Failure> {
     let (name, text) = if file.as_os_str() == "-" {
         let mut s = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).map_err(|e| Failure::usage(format!("reading stdin: {e}")))?;
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+            .map_err(|e| Failure::usage(format!("reading stdin: {e}")))?;
         ("<stdin>".to_owned(), s)
     } else {
-        let s = std::fs::read_to_string(file).map_err(|e| Failure::usage(format!("cannot read {}: {e}", file.display())))?;
+        let s = std::fs::read_to_string(file)
+            .map_err(|e| Failure::usage(format!("cannot read {}: {e}", file.display())))?;
         (file.display().to_string(), s)
     };
     let docs = load_documents(&name, &text).map_err(|e| Failure::usage(e.to_string()))?;
@@ -94,8 +133,19 @@ pub async fn create(client: &ApiClient, file: &Path, force: bool) -> Result<(), 
         return Err(Failure::usage(format!("{name}: no resources found")));
     }
     for d in docs {
-        let json = d.resource.to_json().map_err(|e| Failure::usage(e.to_string()))?;
-        let ack: Ack = client.post("/v1/resources", &PutResourceRequest { resource: json, force }).await?;
+        let json = d
+            .resource
+            .to_json()
+            .map_err(|e| Failure::usage(e.to_string()))?;
+        let ack: Ack = client
+            .post(
+                "/v1/resources",
+                &PutResourceRequest {
+                    resource: json,
+                    force,
+                },
+            )
+            .await?;
         out(&format!("{}\n", ack.message));
     }
     Ok(())
@@ -105,7 +155,9 @@ pub async fn create(client: &ApiClient, file: &Path, force: bool) -> Result<(), 
 pub async fn rm(client: &ApiClient, target: &str) -> Result<(), Failure> {
     let (kind, name) = split_target(target)?;
     let name = name.ok_or_else(|| Failure::usage(format!("{target:?}: write KIND/NAME")))?;
-    let ack: Ack = client.delete(&format!("/v1/resources/{}/{name}", kind.as_str())).await?;
+    let ack: Ack = client
+        .delete(&format!("/v1/resources/{}/{name}", kind.as_str()))
+        .await?;
     out(&format!("{}\n", ack.message));
     Ok(())
 }

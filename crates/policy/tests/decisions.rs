@@ -109,7 +109,12 @@ fn login(roles: &[&str], node_labels: &[(&str, &str)], login: &str) -> Result<St
 #[test]
 fn node_login_table() {
     // (roles, labels, login, expected Ok(role) or Err(substring of rule|reason))
-    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str, Result<&'a str, &'a str>);
+    type Case<'a> = (
+        &'a [&'a str],
+        &'a [(&'a str, &'a str)],
+        &'a str,
+        Result<&'a str, &'a str>,
+    );
     let cases: Vec<Case> = vec![
         (&["dev"], &[("env", "dev")], "alice", Ok("dev")),
         (&["dev"], &[("env", "staging")], "ubuntu", Ok("dev")),

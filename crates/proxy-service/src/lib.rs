@@ -20,7 +20,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use base64::Engine;
 use http::{HeaderValue, StatusCode};
-use keygate_api::{ErrorBody, ErrorCode, FORWARDED_CERT_HEADER, FORWARDED_FOR_HEADER, MAX_BODY_BYTES};
+use keygate_api::{
+    ErrorBody, ErrorCode, FORWARDED_CERT_HEADER, FORWARDED_FOR_HEADER, MAX_BODY_BYTES,
+};
 use keygate_tls::{ConnInfo, rustls};
 use tokio_util::sync::CancellationToken;
 
@@ -64,55 +66,98 @@ pub fn router(cfg: &ProxyConfig) -> Result<Router, ProxyError> {
         .timeout(Duration::from_secs(60))
         .build()
         .map_err(|e| ProxyError::Setup(e.to_string()))?;
-    let state = Proxy { http, auth_base: format!("https://{}", cfg.auth_addr) };
-    Ok(Router::new().route("/readyz", get(readyz)).route("/v1/{*rest}", any(forward)).with_state(state))
+    let state = Proxy {
+        http,
+        auth_base: format!("https://{}", cfg.auth_addr),
+    };
+    Ok(Router::new()
+        .route("/readyz", get(readyz))
+        .route("/v1/{*rest}", any(forward))
+        .with_state(state))
 }
 
 /// Serves the proxy on `listener` until `shutdown`.
-pub async fn run(cfg: ProxyConfig, listener: tokio::net::TcpListener, shutdown: CancellationToken) -> Result<(), ProxyError> {
+pub async fn run(
+    cfg: ProxyConfig,
+    listener: tokio::net::TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), ProxyError> {
     let app = router(&cfg)?;
     keygate_tls::serve_tls(listener, cfg.public_tls.clone(), app, shutdown).await?;
     Ok(())
 }
 
 fn error(status: StatusCode, code: ErrorCode, message: String) -> Response {
-    (status, axum::Json(ErrorBody { error: code, message })).into_response()
+    (
+        status,
+        axum::Json(ErrorBody {
+            error: code,
+            message,
+        }),
+    )
+        .into_response()
 }
 
 /// Ready when auth answers.
 async fn readyz(State(p): State<Proxy>) -> Response {
     match p.http.get(format!("{}/v1/ping", p.auth_base)).send().await {
         Ok(r) if r.status().is_success() => (StatusCode::OK, "ok\n").into_response(),
-        Ok(r) => (StatusCode::SERVICE_UNAVAILABLE, format!("auth answered {}\n", r.status())).into_response(),
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("auth unreachable: {e}\n")).into_response(),
+        Ok(r) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("auth answered {}\n", r.status()),
+        )
+            .into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("auth unreachable: {e}\n"),
+        )
+            .into_response(),
     }
 }
 
 async fn forward(State(p): State<Proxy>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let conn = parts.extensions.get::<ConnInfo>().cloned();
-    let path = parts.uri.path_and_query().map_or("/", |pq| pq.as_str()).to_owned();
+    let path = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |pq| pq.as_str())
+        .to_owned();
     let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(b) => b,
         Err(_) => {
-            return error(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::BadRequest, format!("request body larger than {MAX_BODY_BYTES} bytes"));
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorCode::BadRequest,
+                format!("request body larger than {MAX_BODY_BYTES} bytes"),
+            );
         }
     };
-    let mut out = p.http.request(parts.method.clone(), format!("{}{path}", p.auth_base)).body(bytes);
+    let mut out = p
+        .http
+        .request(parts.method.clone(), format!("{}{path}", p.auth_base))
+        .body(bytes);
     if let Some(ct) = parts.headers.get(http::header::CONTENT_TYPE) {
         out = out.header(http::header::CONTENT_TYPE, ct.clone());
     }
     if let Some(conn) = &conn {
         out = out.header(FORWARDED_FOR_HEADER, conn.remote.to_string());
         if let Some(leaf) = conn.peer_certs.as_ref().and_then(|c| c.first()) {
-            out = out.header(FORWARDED_CERT_HEADER, base64::engine::general_purpose::STANDARD.encode(leaf.as_ref()));
+            out = out.header(
+                FORWARDED_CERT_HEADER,
+                base64::engine::general_purpose::STANDARD.encode(leaf.as_ref()),
+            );
         }
     }
     let resp = match out.send().await {
         Ok(r) => r,
         Err(e) => {
             tracing::warn!("forwarding to auth failed: {e}");
-            return error(StatusCode::BAD_GATEWAY, ErrorCode::Internal, "the proxy cannot reach the auth service; try again shortly".into());
+            return error(
+                StatusCode::BAD_GATEWAY,
+                ErrorCode::Internal,
+                "the proxy cannot reach the auth service; try again shortly".into(),
+            );
         }
     };
     let status = resp.status();
@@ -127,7 +172,11 @@ async fn forward(State(p): State<Proxy>, req: Request) -> Response {
             );
             r
         }
-        Err(e) => error(StatusCode::BAD_GATEWAY, ErrorCode::Internal, format!("auth's answer broke off: {e}")),
+        Err(e) => error(
+            StatusCode::BAD_GATEWAY,
+            ErrorCode::Internal,
+            format!("auth's answer broke off: {e}"),
+        ),
     }
 }
 

@@ -28,7 +28,9 @@ pub enum ClientAuth {
 fn roots(certs: &[CertificateDer<'static>]) -> Result<RootCertStore, TlsError> {
     let mut store = RootCertStore::empty();
     for c in certs {
-        store.add(c.clone()).map_err(|e| TlsError::Credentials(format!("bad CA certificate: {e}")))?;
+        store
+            .add(c.clone())
+            .map_err(|e| TlsError::Credentials(format!("bad CA certificate: {e}")))?;
     }
     Ok(store)
 }

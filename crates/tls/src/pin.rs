@@ -17,7 +17,10 @@ use crate::TlsError;
 /// bytes are not a certificate.
 pub fn ca_pin_of(cert_der: &[u8]) -> Option<String> {
     let (_, cert) = x509_parser::parse_x509_certificate(cert_der).ok()?;
-    Some(format!("sha256:{}", hex::encode(Sha256::digest(cert.public_key().raw))))
+    Some(format!(
+        "sha256:{}",
+        hex::encode(Sha256::digest(cert.public_key().raw))
+    ))
 }
 
 /// What a pinned handshake saw: the CA certificate the server chained to.
@@ -31,7 +34,10 @@ pub struct PinCapture {
 impl PinCapture {
     /// The captured CA certificate, if the handshake got that far.
     pub fn ca_cert(&self) -> Option<CertificateDer<'static>> {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     fn set(&self, c: CertificateDer<'static>) {
@@ -73,11 +79,14 @@ impl ServerCertVerifier for PinnedVerifier {
                 ))
             })?;
         let mut roots = RootCertStore::empty();
-        roots.add(ca.clone().into_owned()).map_err(|e| rustls::Error::General(e.to_string()))?;
+        roots
+            .add(ca.clone().into_owned())
+            .map_err(|e| rustls::Error::General(e.to_string()))?;
         let inner = WebPkiServerVerifier::builder(Arc::new(roots))
             .build()
             .map_err(|e| rustls::Error::General(e.to_string()))?;
-        let verified = inner.verify_server_cert(end_entity, &[], server_name, ocsp_response, now)?;
+        let verified =
+            inner.verify_server_cert(end_entity, &[], server_name, ocsp_response, now)?;
         self.capture.set(ca.clone().into_owned());
         Ok(verified)
     }

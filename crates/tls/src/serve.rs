@@ -55,7 +55,10 @@ pub enum ServeError {
 }
 
 async fn drain(graceful: GracefulShutdown) {
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("some connections were still open after {DRAIN_TIMEOUT:?}; closing them");
     }
 }
@@ -105,11 +108,10 @@ pub async fn serve_tls(
                     return;
                 }
             };
-            let peer_certs = stream
-                .get_ref()
-                .1
-                .peer_certificates()
-                .map(|c| Arc::new(c.iter().map(|c| c.clone().into_owned()).collect::<Vec<_>>()));
+            let peer_certs =
+                stream.get_ref().1.peer_certificates().map(|c| {
+                    Arc::new(c.iter().map(|c| c.clone().into_owned()).collect::<Vec<_>>())
+                });
             let info = ConnInfo { remote, peer_certs };
             let svc = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
                 req.extensions_mut().insert(info.clone());
@@ -148,13 +150,20 @@ pub async fn serve_unix(
                 }
             },
         };
-        let Ok(permit) = permits.clone().try_acquire_owned() else { continue };
-        let Ok(cred) = stream.peer_cred() else { continue };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            continue;
+        };
+        let Ok(cred) = stream.peer_cred() else {
+            continue;
+        };
         if !allowed_uids.contains(&cred.uid()) {
             tracing::warn!(uid = cred.uid(), "admin socket: refused peer uid");
             continue;
         }
-        let peer = UnixPeer { uid: cred.uid(), pid: cred.pid() };
+        let peer = UnixPeer {
+            uid: cred.uid(),
+            pid: cred.pid(),
+        };
         let router = router.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
