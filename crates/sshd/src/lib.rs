@@ -1,0 +1,1 @@
+//! The node SSH server (work in progress).

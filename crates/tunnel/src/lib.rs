@@ -1,0 +1,1 @@
+//! Reverse tunnels (work in progress).
