@@ -219,3 +219,149 @@ pub struct Ack {
     /// What was done.
     pub message: String,
 }
+
+/// `POST /v1/tokens`: a join token (admin).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRequest {
+    /// What the token admits: `node`.
+    pub kind: String,
+    /// Lifetime in seconds (default 30 min).
+    #[serde(default)]
+    pub ttl_secs: Option<u64>,
+    /// Labels given to what joins (authoritative).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Usable more than once.
+    #[serde(default)]
+    pub reusable: bool,
+}
+
+/// A new join token, shown once.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct TokenResponse {
+    /// The secret.
+    pub token: String,
+    /// When it stops working.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires: OffsetDateTime,
+    /// Pin the joining node checks.
+    pub ca_pin: String,
+    /// Proxy address to join through, when known.
+    #[serde(default)]
+    pub proxy_addr: Option<String>,
+}
+
+impl fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenResponse").field("token", &"<redacted>").field("expires", &self.expires).finish()
+    }
+}
+
+/// `POST /v1/join`: a node presents a token and its public keys.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JoinRequest {
+    /// The join token.
+    pub token: String,
+    /// The node's name (unique among live nodes).
+    pub node_name: String,
+    /// The node's SSH host public key (OpenSSH line).
+    pub ssh_public_key: String,
+    /// The node's TLS public key (SubjectPublicKeyInfo DER, base64).
+    pub tls_spki_b64: String,
+    /// Address for direct dial, if any.
+    #[serde(default)]
+    pub addr: Option<String>,
+    /// Labels the node reports itself (never override authoritative ones).
+    #[serde(default)]
+    pub self_labels: BTreeMap<String, String>,
+}
+
+impl fmt::Debug for JoinRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinRequest").field("token", &"<redacted>").field("node_name", &self.node_name).finish()
+    }
+}
+
+/// What a node gets back from joining or renewing.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeIdentity {
+    /// Assigned id (bound into its certificates).
+    pub node_id: String,
+    /// Its registered name.
+    pub node_name: String,
+    /// Cluster name.
+    pub cluster: String,
+    /// SSH host certificate (OpenSSH line).
+    pub host_cert: String,
+    /// X.509 certificate for the tunnel (PEM).
+    pub x509_cert_pem: String,
+    /// Host CA certificate (PEM).
+    pub host_ca_pem: String,
+    /// Trusted user CA keys.
+    pub user_ca_ssh: Vec<String>,
+    /// Where to dial the reverse tunnel.
+    #[serde(default)]
+    pub tunnel_addr: Option<String>,
+    /// End of validity of the certificates.
+    #[serde(with = "time::serde::rfc3339")]
+    pub valid_before: OffsetDateTime,
+}
+
+/// `POST /v1/nodes/heartbeat`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Heartbeat {
+    /// Direct-dial address, if any.
+    #[serde(default)]
+    pub addr: Option<String>,
+    /// Self-reported labels (including command labels).
+    #[serde(default)]
+    pub self_labels: BTreeMap<String, String>,
+    /// Agent version.
+    #[serde(default)]
+    pub version: String,
+}
+
+/// `GET /v1/nodes/snapshot`: what a node needs to decide locally.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeSnapshot {
+    /// Store revision the snapshot reflects.
+    pub revision: i64,
+    /// Every role (resources as JSON).
+    pub roles: Vec<serde_json::Value>,
+    /// Every lock.
+    pub locks: Vec<serde_json::Value>,
+    /// Trusted user CA keys.
+    pub user_ca_ssh: Vec<String>,
+    /// The node's authoritative labels.
+    pub labels: BTreeMap<String, String>,
+    /// The node's name.
+    pub node_name: String,
+}
+
+/// `GET /v1/nodes/watch?from=REV`: long poll for relevant changes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WatchResponse {
+    /// Latest revision seen.
+    pub revision: i64,
+    /// Whether something changed since `from`.
+    pub changed: bool,
+}
+
+/// A node as a user sees it (`kg ls`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeInfo {
+    /// Name.
+    pub name: String,
+    /// Id.
+    pub id: String,
+    /// Effective labels (self labels, overridden by authoritative ones).
+    pub labels: BTreeMap<String, String>,
+    /// Direct address, if any.
+    #[serde(default)]
+    pub addr: Option<String>,
+    /// Logins the caller may use there.
+    pub logins: Vec<String>,
+}

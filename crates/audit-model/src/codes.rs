@@ -48,6 +48,8 @@ pub enum EventType {
     Scp,
     /// A port was forwarded.
     PortForward,
+    /// A node joined the cluster (or failed to).
+    NodeJoin,
     /// A resource of another kind (token, node, auth preference…) was
     /// created.
     ResourceCreated,
@@ -79,6 +81,7 @@ impl EventType {
         Self::Exec,
         Self::Scp,
         Self::PortForward,
+        Self::NodeJoin,
         Self::ResourceCreated,
         Self::ResourceUpdated,
         Self::ResourceDeleted,
@@ -105,6 +108,7 @@ impl EventType {
             Self::Exec => "exec",
             Self::Scp => "scp",
             Self::PortForward => "port_forward",
+            Self::NodeJoin => "node.join",
             Self::ResourceCreated => "resource.created",
             Self::ResourceUpdated => "resource.updated",
             Self::ResourceDeleted => "resource.deleted",
@@ -133,6 +137,7 @@ impl EventType {
             Self::Exec => "KG4002I",
             Self::Scp => "KG4003I",
             Self::PortForward => "KG4004I",
+            Self::NodeJoin => "KG2200I",
             Self::ResourceCreated => "KG3300I",
             Self::ResourceUpdated => "KG3301I",
             Self::ResourceDeleted => "KG3302I",

@@ -52,7 +52,7 @@ impl AuthServer {
                 })?;
                 self.identity_of(&user).await?
             }
-            Caller::Proxy { .. } | Caller::Anonymous { .. } => {
+            Caller::Node { .. } | Caller::Proxy { .. } | Caller::Anonymous { .. } => {
                 return Err(AuthError::Unauthenticated(
                     "this needs a Keygate identity: run kg login, or kgctl --data-dir on the auth host".into(),
                 ));
@@ -84,7 +84,7 @@ impl AuthServer {
 
     /// `GET /v1/status`.
     pub async fn status(&self, caller: &Caller) -> Result<StatusResponse, AuthError> {
-        if matches!(caller, Caller::Anonymous { .. } | Caller::Proxy { .. }) {
+        if matches!(caller, Caller::Anonymous { .. } | Caller::Proxy { .. } | Caller::Node { .. }) {
             return Err(AuthError::Unauthenticated(
                 "status needs a Keygate identity: run kg login".into(),
             ));

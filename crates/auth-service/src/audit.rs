@@ -42,6 +42,11 @@ pub(crate) fn actor_of(caller: &Caller) -> Actor {
             },
             via: Some(Via::Cli),
         },
+        Caller::Node { id, .. } => Actor {
+            name: format!("node:{id}"),
+            kind: ActorKind::System,
+            via: None,
+        },
         Caller::Proxy { .. } | Caller::Anonymous { .. } => Actor {
             name: "anonymous".into(),
             kind: ActorKind::Human,

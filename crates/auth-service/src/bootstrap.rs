@@ -38,6 +38,8 @@ pub struct AuthOptions {
     pub default_cert_ttl: Duration,
     /// The proxy's public address (for hints in `kgctl` output).
     pub proxy_addr: Option<String>,
+    /// Where nodes dial their reverse tunnel.
+    pub tunnel_addr: Option<String>,
 }
 
 impl AuthOptions {
@@ -49,6 +51,7 @@ impl AuthOptions {
             argon2: Argon2Params::OWASP,
             default_cert_ttl: Duration::from_secs(12 * 3600),
             proxy_addr: None,
+            tunnel_addr: None,
         }
     }
 }

@@ -30,6 +30,13 @@ pub enum Caller {
         /// Client address.
         remote: Option<IpAddr>,
     },
+    /// A node (agent), by the id auth bound into its certificate at join.
+    Node {
+        /// Node id (certificate CN).
+        id: String,
+        /// Its address.
+        remote: Option<IpAddr>,
+    },
     /// A proxy, acting for an unauthenticated client.
     Proxy {
         /// The client's address as the proxy saw it.
@@ -47,6 +54,7 @@ impl Caller {
     pub fn remote(&self) -> Option<IpAddr> {
         match self {
             Caller::User { remote, .. }
+            | Caller::Node { remote, .. }
             | Caller::Proxy { remote }
             | Caller::Anonymous { remote } => *remote,
             Caller::AdminSocket { .. } => None,
@@ -121,6 +129,11 @@ impl AuthServer {
                     }
                     None => Ok(Caller::Proxy { remote: fwd_remote }),
                 }
+            }
+            Some(SystemRole::Node) => {
+                verify_issued_by(leaf, self.host_ca().x509_cert_der(), now)
+                    .map_err(|e| AuthError::Unauthenticated(format!("node certificate: {e}")))?;
+                Ok(Caller::Node { id: id.common_name, remote })
             }
             Some(SystemRole::Bot) | None => self.user_caller(leaf, remote),
             Some(other) => Err(AuthError::AccessDenied(format!(

@@ -9,7 +9,9 @@ use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use keygate_api::{
-    Ack, AddUserRequest, LoginRequest, PutResourceRequest, RenewRequest, SignRequest, SignupRequest,
+    Ack, AddUserRequest, Heartbeat, JoinRequest, LoginRequest, NodeIdentity, NodeInfo, NodeSnapshot,
+    PutResourceRequest, RenewRequest, SignRequest, SignupRequest, TokenRequest, TokenResponse,
+    WatchResponse,
 };
 use keygate_tls::{ConnInfo, UnixPeer};
 use keygate_types::Kind;
@@ -48,6 +50,13 @@ fn routes() -> Router<AuthServer> {
         .route("/v1/ca/{kind}", get(ca_export))
         .route("/v1/users", post(add_user))
         .route("/v1/users/{name}/reset", post(reset_user))
+        .route("/v1/tokens", post(create_token))
+        .route("/v1/join", post(join))
+        .route("/v1/nodes", get(list_nodes))
+        .route("/v1/nodes/renew", post(renew_node))
+        .route("/v1/nodes/heartbeat", post(heartbeat))
+        .route("/v1/nodes/snapshot", get(node_snapshot))
+        .route("/v1/nodes/watch", get(node_watch))
         .route("/v1/resources", post(put_resource))
         .route("/v1/resources/{kind}", get(list))
         .route("/v1/resources/{kind}/{name}", get(read).delete(remove))
@@ -211,4 +220,98 @@ async fn remove(
     Ok(Json(Ack {
         message: format!("{k} {name:?} deleted"),
     }))
+}
+
+/// Connection facts every handler may need, extracted once.
+type Conn = (Option<Extension<ConnInfo>>, Option<Extension<UnixPeer>>, HeaderMap);
+
+fn resolve(s: &AuthServer, c: Conn) -> Result<Caller, AuthError> {
+    caller(s, c.0, c.1, &c.2)
+}
+
+async fn create_token(
+    State(s): State<AuthServer>,
+    conn: Option<Extension<ConnInfo>>,
+    unix: Option<Extension<UnixPeer>>,
+    headers: HeaderMap,
+    Json(req): Json<TokenRequest>,
+) -> Res<TokenResponse> {
+    let c = resolve(&s, (conn, unix, headers))?;
+    Ok(Json(s.create_token(&c, req).await?))
+}
+
+async fn join(
+    State(s): State<AuthServer>,
+    conn: Option<Extension<ConnInfo>>,
+    unix: Option<Extension<UnixPeer>>,
+    headers: HeaderMap,
+    Json(req): Json<JoinRequest>,
+) -> Res<NodeIdentity> {
+    let c = resolve(&s, (conn, unix, headers))?;
+    Ok(Json(s.join(req, &c).await?))
+}
+
+#[derive(serde::Deserialize)]
+struct RenewNode {
+    ssh_public_key: String,
+    tls_spki_b64: String,
+}
+
+async fn renew_node(
+    State(s): State<AuthServer>,
+    conn: Option<Extension<ConnInfo>>,
+    unix: Option<Extension<UnixPeer>>,
+    headers: HeaderMap,
+    Json(req): Json<RenewNode>,
+) -> Res<NodeIdentity> {
+    let c = resolve(&s, (conn, unix, headers))?;
+    Ok(Json(s.renew_node(&c, &req.ssh_public_key, &req.tls_spki_b64).await?))
+}
+
+async fn heartbeat(
+    State(s): State<AuthServer>,
+    conn: Option<Extension<ConnInfo>>,
+    unix: Option<Extension<UnixPeer>>,
+    headers: HeaderMap,
+    Json(req): Json<Heartbeat>,
+) -> Res<Ack> {
+    let c = resolve(&s, (conn, unix, headers))?;
+    s.heartbeat(&c, req).await?;
+    Ok(Json(Ack { message: "ok".into() }))
+}
+
+async fn node_snapshot(
+    State(s): State<AuthServer>,
+    conn: Option<Extension<ConnInfo>>,
+    unix: Option<Extension<UnixPeer>>,
+    headers: HeaderMap,
+) -> Res<NodeSnapshot> {
+    let c = resolve(&s, (conn, unix, headers))?;
+    Ok(Json(s.node_snapshot(&c).await?))
+}
+
+#[derive(serde::Deserialize)]
+struct WatchQuery {
+    from: i64,
+}
+
+async fn node_watch(
+    State(s): State<AuthServer>,
+    conn: Option<Extension<ConnInfo>>,
+    unix: Option<Extension<UnixPeer>>,
+    headers: HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<WatchQuery>,
+) -> Res<WatchResponse> {
+    let c = resolve(&s, (conn, unix, headers))?;
+    Ok(Json(s.node_watch(&c, q.from).await?))
+}
+
+async fn list_nodes(
+    State(s): State<AuthServer>,
+    conn: Option<Extension<ConnInfo>>,
+    unix: Option<Extension<UnixPeer>>,
+    headers: HeaderMap,
+) -> Res<Vec<NodeInfo>> {
+    let c = resolve(&s, (conn, unix, headers))?;
+    Ok(Json(s.list_nodes(&c).await?))
 }

@@ -17,6 +17,7 @@ mod error;
 mod http;
 mod issue;
 mod login;
+mod nodes;
 mod ratelimit;
 mod repo;
 mod server;
