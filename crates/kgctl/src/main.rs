@@ -4,6 +4,7 @@
 mod auth;
 mod connect;
 mod resources;
+mod tokens;
 mod users;
 
 use std::path::PathBuf;
@@ -66,6 +67,24 @@ enum Cmd {
     /// Certificate authorities and identities.
     #[command(subcommand)]
     Auth(auth::AuthCmd),
+    /// Join tokens for nodes.
+    #[command(subcommand)]
+    Tokens(tokens::TokensCmd),
+    /// Lock a user, role, login, node, MFA device, access request or certificate serial.
+    #[command(after_help = "Examples:\n  kgctl lock --user mallory --message \"offboarded\"\n  kgctl lock --login root --ttl 1h")]
+    Lock(tokens::LockArgs),
+    /// List or remove locks.
+    #[command(subcommand)]
+    Locks(tokens::LocksCmd),
+    /// List nodes.
+    #[command(subcommand)]
+    Nodes(NodesCmd),
+}
+
+#[derive(Subcommand)]
+enum NodesCmd {
+    /// List registered nodes.
+    Ls,
 }
 
 /// A failure with its exit code (1 = "no", 2 = error).
@@ -131,5 +150,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Cmd::Create { file, force } => resources::create(&client, file, *force).await,
         Cmd::Rm { target } => resources::rm(&client, target).await,
         Cmd::Auth(c) => auth::run(&client, &cli, c).await,
+        Cmd::Tokens(c) => tokens::tokens(&client, c, data_format(&cli)?).await,
+        Cmd::Lock(a) => tokens::lock(&client, a, data_format(&cli)?).await,
+        Cmd::Locks(c) => tokens::locks(&client, c, data_format(&cli)?).await,
+        Cmd::Nodes(NodesCmd::Ls) => resources::get(&client, "node", data_format(&cli)?).await,
     }
 }

@@ -45,6 +45,12 @@ fn summary(r: &AnyResource) -> Vec<String> {
             role.spec.allow.logins.join(","),
             role.metadata.description.clone().unwrap_or_default(),
         ],
+        AnyResource::Node(n) => {
+            let mut labels = n.spec.self_labels.clone();
+            labels.extend(n.metadata.labels.clone());
+            let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            vec![name, n.spec.id.clone(), labels.join(","), n.spec.addr.clone().unwrap_or_else(|| "⟵ tunnel".into())]
+        }
         AnyResource::Lock(l) => vec![
             name,
             format!("{:?}", l.spec.target),
@@ -62,6 +68,7 @@ fn headers(kind: Kind) -> &'static [&'static str] {
         Kind::User => &["NAME", "ROLES", "LOGINS", "STATUS"],
         Kind::Role => &["NAME", "ALLOW LOGINS", "DESCRIPTION"],
         Kind::Lock => &["NAME", "TARGET", "MESSAGE"],
+        Kind::Node => &["NAME", "ID", "LABELS", "ADDRESS"],
         _ => &["NAME", "DESCRIPTION"],
     }
 }
