@@ -153,7 +153,8 @@ impl AuthServer {
             .sign_host_ssh(&HostCertRequest {
                 public_key: ssh_public_key.trim().to_owned(),
                 key_id: reg.id.clone(),
-                principals: vec![reg.id.clone(), reg.name.clone()],
+                // `name.cluster` is what `kg config`'s Host pattern makes ssh check.
+                principals: vec![reg.id.clone(), reg.name.clone(), format!("{}.{}", reg.name, self.cluster())],
                 valid_after: now - Duration::from_secs(60),
                 valid_before,
                 serial: random_serial(),

@@ -8,12 +8,14 @@
 #![forbid(unsafe_code)]
 
 mod agent;
+mod connect;
 mod identity;
 mod key;
 mod profile;
 mod trust;
 
 pub use agent::add_to_agent;
+pub use connect::connect_node;
 pub use identity::{IdentityFile, parse_identity_file};
 pub use key::ClientKey;
 pub use profile::{Home, Profile};
@@ -33,6 +35,14 @@ pub enum ClientError {
     /// Bad key or certificate material.
     #[error("{0}")]
     Material(String),
+    /// The proxy refused or failed to connect us to a node.
+    #[error("{message}")]
+    Connect {
+        /// Whether it was a "no" (not found, denied) rather than a failure.
+        denied: bool,
+        /// What the proxy said.
+        message: String,
+    },
 }
 
 pub mod output;

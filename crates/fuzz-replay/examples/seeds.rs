@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 
 use keygate_authn::{Argon2Params, Password, hash_password_with};
 use keygate_ca::{
-    CaKind, CertAuthority, HostCertRequest, KeyAlgorithm, Kek, ServiceKey, Signer,
-    SoftwareSigner, SystemRole, UserCertRequest, X509ServiceRequest, X509UserRequest,
+    CaKind, CertAuthority, HostCertRequest, Kek, KeyAlgorithm, ServiceKey, Signer, SoftwareSigner,
+    SystemRole, UserCertRequest, X509ServiceRequest, X509UserRequest,
 };
 use keygate_fuzz_replay::{FUZZ_AAD, FUZZ_KEK};
 use time::macros::datetime;
@@ -66,7 +66,11 @@ fn main() -> Result<()> {
         not_after: end,
     })?;
     write("ca_x509_identity", "gen-service.der", &service.cert_der)?;
-    write("ca_x509_identity", "gen-ca-no-extension.der", host_ca.x509_cert_der())?;
+    write(
+        "ca_x509_identity",
+        "gen-ca-no-extension.der",
+        host_ca.x509_cert_der(),
+    )?;
 
     // --- SSH certificates: now / certificate / trusted keys ---
     let user_cert = user_ca.sign_user_ssh(&UserCertRequest {
@@ -94,30 +98,65 @@ fn main() -> Result<()> {
     let host_ca_key = host_ca.ssh_public_key();
     let other_key = other_ca.ssh_public_key();
     let ssh = [
-        ("gen-user-valid.txt", format!("\n{user_cert}\n{user_ca_key}\n")),
+        (
+            "gen-user-valid.txt",
+            format!("\n{user_cert}\n{user_ca_key}\n"),
+        ),
         (
             "gen-user-two-cas.txt",
-            format!("{}\n{user_cert}\n{other_key}\n{user_ca_key}\n", now.unix_timestamp()),
+            format!(
+                "{}\n{user_cert}\n{other_key}\n{user_ca_key}\n",
+                now.unix_timestamp()
+            ),
         ),
-        ("gen-user-expired.txt", format!("1900000000\n{user_cert}\n{user_ca_key}\n")),
-        ("gen-user-not-yet.txt", format!("1800000000\n{user_cert}\n{user_ca_key}\n")),
-        ("gen-user-untrusted.txt", format!("\n{user_cert}\n{other_key}\n")),
+        (
+            "gen-user-expired.txt",
+            format!("1900000000\n{user_cert}\n{user_ca_key}\n"),
+        ),
+        (
+            "gen-user-not-yet.txt",
+            format!("1800000000\n{user_cert}\n{user_ca_key}\n"),
+        ),
+        (
+            "gen-user-untrusted.txt",
+            format!("\n{user_cert}\n{other_key}\n"),
+        ),
         ("gen-user-no-cas.txt", format!("\n{user_cert}\n")),
-        ("gen-host-valid.txt", format!("\n{host_cert}\n{host_ca_key}\n")),
-        ("gen-plain-key.txt", format!("\n{user_key}\n{user_ca_key}\n")),
+        (
+            "gen-host-valid.txt",
+            format!("\n{host_cert}\n{host_ca_key}\n"),
+        ),
+        (
+            "gen-plain-key.txt",
+            format!("\n{user_key}\n{user_ca_key}\n"),
+        ),
     ];
     for (name, text) in ssh {
         write("ca_ssh_cert", name, text)?;
     }
-    write("ca_ssh_fingerprint", "gen-ed25519.pub", format!("{user_ca_key}\n"))?;
-    write("ca_ssh_fingerprint", "gen-cert.txt", format!("{user_cert}\n"))?;
+    write(
+        "ca_ssh_fingerprint",
+        "gen-ed25519.pub",
+        format!("{user_ca_key}\n"),
+    )?;
+    write(
+        "ca_ssh_fingerprint",
+        "gen-cert.txt",
+        format!("{user_cert}\n"),
+    )?;
 
     // --- sealed blobs under the fixed fuzz KEK ---
     let kek = Kek::from_bytes(&FUZZ_KEK)?;
     let blobs = [
-        ("gen-valid.json", kek.seal(b"a CA private key would be here", FUZZ_AAD)?),
+        (
+            "gen-valid.json",
+            kek.seal(b"a CA private key would be here", FUZZ_AAD)?,
+        ),
         ("gen-empty-plaintext.json", kek.seal(b"", FUZZ_AAD)?),
-        ("gen-other-purpose.json", kek.seal(b"x509 key", b"ca/user/x509")?),
+        (
+            "gen-other-purpose.json",
+            kek.seal(b"x509 key", b"ca/user/x509")?,
+        ),
         (
             "gen-other-kek.json",
             Kek::generate()?.seal(b"a CA private key would be here", FUZZ_AAD)?,
@@ -133,9 +172,21 @@ fn main() -> Result<()> {
         &Password::new(password),
         Argon2Params::dangerous_cheap_for_tests(),
     )?;
-    write("authn_password", "gen-cheap-match.txt", format!("{cheap}\n{password}"))?;
-    write("authn_password", "gen-cheap-wrong.txt", format!("{cheap}\nTr0ub4dor&3"))?;
+    write(
+        "authn_password",
+        "gen-cheap-match.txt",
+        format!("{cheap}\n{password}"),
+    )?;
+    write(
+        "authn_password",
+        "gen-cheap-wrong.txt",
+        format!("{cheap}\nTr0ub4dor&3"),
+    )?;
     let owasp = hash_password_with(&Password::new(password), Argon2Params::OWASP)?;
-    write("authn_password", "gen-owasp-over-budget.txt", format!("{owasp}\n{password}"))?;
+    write(
+        "authn_password",
+        "gen-owasp-over-budget.txt",
+        format!("{owasp}\n{password}"),
+    )?;
     Ok(())
 }

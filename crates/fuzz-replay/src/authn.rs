@@ -2,8 +2,8 @@
 //! hashes.
 
 use keygate_authn::{
-    Argon2Params, Password, TotpError, TotpSecret, hash_password_with, needs_rehash,
-    totp_code_at, totp_step, verify_password, verify_totp,
+    Argon2Params, Password, TotpError, TotpSecret, hash_password_with, needs_rehash, totp_code_at,
+    totp_step, verify_password, verify_totp,
 };
 use time::OffsetDateTime;
 
@@ -80,7 +80,11 @@ pub fn authn_totp(data: &[u8]) {
                 "an accepted step was not used before",
                 &(step, last_used),
             );
-            check_eq(&code_at_step(&secret, step), &code.to_owned(), "code of the step");
+            check_eq(
+                &code_at_step(&secret, step),
+                &code.to_owned(),
+                "code of the step",
+            );
         }
         Err(TotpError::Malformed) => check(
             code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()),
@@ -93,7 +97,10 @@ pub fn authn_totp(data: &[u8]) {
     // The code an authenticator shows now is accepted once, then refused.
     let Ok(current) = current else { return };
     let shown = must(totp_code_at(&secret, now), "the code shown now");
-    let step = must(verify_totp(&secret, &shown, now, None), "the code shown now");
+    let step = must(
+        verify_totp(&secret, &shown, now, None),
+        "the code shown now",
+    );
     check(step.abs_diff(current) <= 1, "accepted step near now", &step);
     check_eq(
         &verify_totp(&secret, &shown, now, Some(current.saturating_add(1))),

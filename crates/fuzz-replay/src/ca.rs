@@ -2,8 +2,8 @@
 //! sealed blobs and SSH fingerprints.
 
 use keygate_ca::{
-    Kek, Sealed, ca_pin, parse_x509_identity, ssh_fingerprint, verify_host_cert,
-    verify_pin, verify_user_cert,
+    Kek, Sealed, ca_pin, parse_x509_identity, ssh_fingerprint, verify_host_cert, verify_pin,
+    verify_user_cert,
 };
 use time::OffsetDateTime;
 
@@ -17,8 +17,8 @@ const DEFAULT_NOW: i64 = 1_893_456_000;
 const MAX_TRUSTED_KEYS: usize = 16;
 /// The fixed KEK the `ca_kek_open` seeds were sealed with: bytes 0, 1, …, 31.
 pub const FUZZ_KEK: [u8; 32] = [
-    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26,
-    27, 28, 29, 30, 31,
+    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25,
+    26, 27, 28, 29, 30, 31,
 ];
 /// The purpose the `ca_kek_open` seeds were sealed for.
 pub const FUZZ_AAD: &[u8] = b"ca/user/ssh";
@@ -32,13 +32,19 @@ pub fn ca_x509_identity(data: &[u8]) {
     let serial = identity.serial_hex.as_str();
     check(
         !serial.is_empty()
-            && serial.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+            && serial
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
             && (serial == "0" || !serial.starts_with('0')),
         "serial is lowercase hex without leading zeros",
         &serial,
     );
     let pin = must(ca_pin(data), "pin of a certificate that parsed");
-    check(verify_pin(data, &pin), "a certificate matches its own pin", &pin);
+    check(
+        verify_pin(data, &pin),
+        "a certificate matches its own pin",
+        &pin,
+    );
 }
 
 /// `verify_user_cert` / `verify_host_cert` on arbitrary certificate lines.
@@ -104,7 +110,11 @@ pub fn ca_kek_open(data: &[u8]) {
     );
     let resealed = must(kek.seal(&plain, FUZZ_AAD), "re-sealing");
     let reopened = must(kek.open(&resealed, FUZZ_AAD), "opening a fresh seal");
-    check_eq(&reopened.as_slice(), &plain.as_slice(), "seal/open round trip");
+    check_eq(
+        &reopened.as_slice(),
+        &plain.as_slice(),
+        "seal/open round trip",
+    );
 }
 
 /// `ssh_fingerprint` on an arbitrary public key line: a fingerprint is

@@ -48,7 +48,11 @@ pub fn policy_value_matches(data: &[u8]) {
             check_eq(&got, &re.is_match(value), "glob agrees with its regex");
         }
     } else {
-        check_eq(&got, &(pattern == value), "a plain pattern compares exactly");
+        check_eq(
+            &got,
+            &(pattern == value),
+            "a plain pattern compares exactly",
+        );
     }
 }
 
@@ -85,9 +89,7 @@ pub fn policy_label_selector(data: &[u8]) {
     }
     if got {
         check(
-            selector
-                .keys()
-                .all(|k| k == "*" || labels.contains_key(k)),
+            selector.keys().all(|k| k == "*" || labels.contains_key(k)),
             "a match needs every selector key",
             &(&selector, &labels),
         );

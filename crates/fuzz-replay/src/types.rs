@@ -100,7 +100,11 @@ pub fn types_names(data: &[u8]) {
         );
     }
     if let Ok(role) = &role {
-        check_eq(&role.to_string().as_str(), &text, "a role name prints as is");
+        check_eq(
+            &role.to_string().as_str(),
+            &text,
+            "a role name prints as is",
+        );
         check(
             validate_name("fuzz", text).is_ok(),
             "role names are exactly the valid names",

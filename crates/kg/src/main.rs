@@ -1,6 +1,7 @@
 //! `kg`: the user CLI. Thin: each subcommand is a function in its module.
 
 mod login;
+mod ssh;
 mod status;
 
 use std::process::ExitCode;
@@ -42,6 +43,42 @@ enum Cmd {
     Status,
     /// Forget the current identity (and remove its key from ssh-agent).
     Logout,
+    /// List the nodes you may reach (optionally filtered by key=value labels).
+    #[command(after_help = "Example:\n  kg ls env=prod")]
+    Ls {
+        /// key=value label filters.
+        filters: Vec<String>,
+    },
+    /// Open a session on a node through the proxy (exit status of the remote command; 255 when kg fails).
+    #[command(after_help = "Examples:\n  kg ssh web-1\n  kg ssh ubuntu@web-1 uptime\n  kg ssh env=prod -- systemctl is-active nginx")]
+    Ssh(ssh::SshArgs),
+    /// Copy files to or from nodes ([login@]node:path on either side).
+    #[command(after_help = "Example:\n  kg scp -r ./site web-1:/srv/")]
+    Scp {
+        /// Copy directories recursively.
+        #[arg(short = 'r')]
+        recursive: bool,
+        /// Sources, then the destination.
+        paths: Vec<String>,
+    },
+    /// Print an ssh_config block so plain ssh, scp and Ansible go through Keygate.
+    #[command(after_help = "Example:\n  kg config >> ~/.ssh/config && ssh web-1.keygate")]
+    Config,
+    /// Internal: used as OpenSSH's ProxyCommand.
+    #[command(subcommand)]
+    Proxy(ProxyCmd),
+}
+
+#[derive(Subcommand)]
+enum ProxyCmd {
+    /// Carry an SSH connection to LOGIN@NODE:PORT through the proxy on stdin/stdout.
+    Ssh {
+        /// LOGIN@NODE:PORT (as OpenSSH's %r@%h:%p).
+        target: String,
+        /// Which profile's proxy.
+        #[arg(long)]
+        proxy: Option<String>,
+    },
 }
 
 /// A failure with its exit code (1 = "no", 2 = error) and one-line message.
@@ -91,6 +128,17 @@ impl From<keygate_client::ClientError> for Failure {
     }
 }
 
+/// For commands whose exit status is a remote program's.
+fn exit_with(r: Result<u8, Failure>) -> ExitCode {
+    match r {
+        Ok(code) => ExitCode::from(code),
+        Err(f) => {
+            eprintln!("kg: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -100,6 +148,11 @@ async fn main() -> ExitCode {
         Cmd::Signup(a) => login::signup(a).await,
         Cmd::Status => status::status(cli.format),
         Cmd::Logout => status::logout(),
+        Cmd::Ls { filters } => ssh::ls(&filters, cli.format).await,
+        Cmd::Config => ssh::config(),
+        Cmd::Proxy(ProxyCmd::Ssh { target, proxy }) => ssh::proxy_ssh(&target, proxy).await,
+        Cmd::Ssh(a) => return exit_with(ssh::ssh(a).await),
+        Cmd::Scp { recursive, paths } => return exit_with(ssh::scp(recursive, &paths)),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
