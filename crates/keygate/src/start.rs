@@ -289,6 +289,7 @@ pub async fn start(opts: StartOptions) -> Result<Running, StartError> {
         auth_addr: keygate_proxy_service::advertised(auth_addr),
         auth_tls: to_auth_tls,
         public_tls,
+        tunnels: None,
     };
     let s = shutdown.clone();
     tasks.spawn(async move {

@@ -26,6 +26,10 @@ use keygate_api::{
 use keygate_tls::{ConnInfo, rustls};
 use tokio_util::sync::CancellationToken;
 
+mod connect;
+
+pub use keygate_tunnel::TunnelServer;
+
 /// How the proxy reaches auth.
 #[derive(Clone)]
 pub struct ProxyConfig {
@@ -36,6 +40,8 @@ pub struct ProxyConfig {
     pub auth_tls: rustls::ClientConfig,
     /// TLS settings for the public listener.
     pub public_tls: Arc<rustls::ServerConfig>,
+    /// Reverse tunnels from nodes (None: direct dial only).
+    pub tunnels: Option<Arc<TunnelServer>>,
 }
 
 #[derive(Clone)]
@@ -44,6 +50,8 @@ struct Proxy {
     http: reqwest::Client,
     /// `https://auth_addr`.
     auth_base: String,
+    /// Node tunnels.
+    tunnels: Option<Arc<TunnelServer>>,
 }
 
 /// Errors starting the proxy.
@@ -69,9 +77,11 @@ pub fn router(cfg: &ProxyConfig) -> Result<Router, ProxyError> {
     let state = Proxy {
         http,
         auth_base: format!("https://{}", cfg.auth_addr),
+        tunnels: cfg.tunnels.clone(),
     };
     Ok(Router::new()
         .route("/readyz", get(readyz))
+        .route("/v1/connect", get(connect::connect))
         .route("/v1/{*rest}", any(forward))
         .with_state(state))
 }
