@@ -18,10 +18,13 @@ use keygate_types::{
 use rand::Rng;
 
 use crate::login::LocalAuth;
-use crate::ratelimit::SourceLimiter;
+use crate::ratelimit::FailureLimiter;
 use crate::repo::{CLUSTER_NAME_KEY, Repo, ca_key, local_auth_key};
 use crate::server::Inner;
 use crate::{AuthError, AuthServer};
+
+/// Password hashes computed at once; more logins wait their turn.
+const MAX_CONCURRENT_HASHES: usize = 4;
 
 /// Settings of the auth service.
 #[derive(Debug, Clone)]
@@ -36,6 +39,9 @@ pub struct AuthOptions {
     pub argon2: Argon2Params,
     /// Certificate lifetime when the client asks for none.
     pub default_cert_ttl: Duration,
+    /// Longest user certificate, whatever the roles say (30 h: a working
+    /// day with slack, so a stolen certificate dies by tomorrow).
+    pub max_user_cert_ttl: Duration,
     /// The proxy's public address (for hints in `kgctl` output).
     pub proxy_addr: Option<String>,
     /// Where nodes dial their reverse tunnel.
@@ -50,6 +56,7 @@ impl AuthOptions {
             admin_password: None,
             argon2: Argon2Params::OWASP,
             default_cert_ttl: Duration::from_secs(12 * 3600),
+            max_user_cert_ttl: Duration::from_secs(30 * 3600),
             proxy_addr: None,
             tunnel_addr: None,
         }
@@ -196,7 +203,10 @@ impl AuthServer {
             user_ca,
             host_ca,
             audit_ca,
-            limiter: SourceLimiter::default(),
+            limiter: FailureLimiter::default(),
+            unknown_users: FailureLimiter::default(),
+            last_compaction: std::sync::atomic::AtomicU64::new(0),
+            hash_permits: tokio::sync::Semaphore::new(MAX_CONCURRENT_HASHES),
             opts,
         });
         server.ensure_defaults().await?;

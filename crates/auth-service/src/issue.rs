@@ -35,6 +35,9 @@ pub struct IssueContext {
     /// How the user proved who they are (`password`, `password+totp`,
     /// `renewal`, `admin`).
     pub method: &'static str,
+    /// Cluster cap on the lifetime for this issuance (None: the default
+    /// user cap, `AuthOptions::max_user_cert_ttl`).
+    pub max_ttl: Option<Duration>,
 }
 
 /// A TLS identity for one of our own listeners or clients.
@@ -119,13 +122,17 @@ impl AuthServer {
                 "certificate TTL must be at least 1m".into(),
             ));
         }
+        // Roles cap the lifetime; so does the cluster, even when no role
+        // does (admins issuing bot identities get a longer cap).
+        let cluster_cap = ctx.max_ttl.unwrap_or(self.opts().max_user_cert_ttl);
         let ttl = options
             .max_session_ttl
             .map_or(wanted, |max| wanted.min(max))
+            .min(cluster_cap)
             .max(MIN_TTL);
         let now = self.clock().now();
         let valid_after = now - BACKDATE;
-        let valid_before = now + ttl;
+        let valid_before = self.expiry(ttl)?;
         let mut principals = allowed_logins(identity);
         principals.push(INTERNAL_PRINCIPAL.to_owned());
         let roles: Vec<String> = identity
@@ -224,7 +231,7 @@ impl AuthServer {
             ip_addresses: ips,
             system_role: role,
             not_before: now - BACKDATE,
-            not_after: now + ttl,
+            not_after: self.expiry(ttl)?,
         })?;
         let key_der = cert
             .private_key_pkcs8
@@ -238,6 +245,16 @@ impl AuthServer {
             ],
             key_der,
         })
+    }
+}
+
+impl AuthServer {
+    /// `now + ttl`, refusing lifetimes past the representable range.
+    pub(crate) fn expiry(&self, ttl: Duration) -> Result<time::OffsetDateTime, AuthError> {
+        time::Duration::try_from(ttl)
+            .ok()
+            .and_then(|d| self.clock().now().checked_add(d))
+            .ok_or_else(|| AuthError::BadRequest(format!("a lifetime of {}s is out of range", ttl.as_secs())))
     }
 }
 

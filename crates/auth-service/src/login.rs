@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::issue::IssueContext;
-use crate::ratelimit::SourceLimiter;
+use crate::ratelimit::source_policy;
 use crate::repo::{failures_key, local_auth_key};
 use crate::{AuthError, AuthServer};
 
@@ -94,10 +94,15 @@ impl AuthServer {
         } else {
             (FailureRecord::default(), 0)
         };
-        let source_policy = SourceLimiter::policy(&policy);
+        let source_policy = source_policy(&policy);
+        let name_lock = if user_exists {
+            failures.locked_until(&policy, now)
+        } else {
+            self.unknown_users().locked_until(&req.user.chars().take(256).collect::<String>(), &policy, now)
+        };
         let locked_until = [
-            failures.locked_until(&policy, now),
-            remote.and_then(|ip| self.limiter().locked_until(ip, &source_policy, now)),
+            name_lock,
+            remote.and_then(|ip| self.limiter().locked_until(&ip, &source_policy, now)),
         ]
         .into_iter()
         .flatten()
@@ -128,7 +133,9 @@ impl AuthServer {
             password: Password::new(req.password.clone()),
             otp: req.otp.clone(),
         };
-        // argon2 takes tens of milliseconds of CPU: keep it off the reactor.
+        // argon2 takes tens of milliseconds of CPU: keep it off the reactor,
+        // and bound how many run at once.
+        let _permit = self.hash_permit().await?;
         let outcome = tokio::task::spawn_blocking(move || {
             LoginAttempt::new(second, facts, locked_until).handle(creds, now)
         })
@@ -182,6 +189,7 @@ impl AuthServer {
                     remote,
                     actor: None,
                     method,
+                    max_ttl: None,
                 };
                 let ttl = req.ttl_secs.map(Duration::from_secs);
                 let certs = self
@@ -222,13 +230,16 @@ impl AuthServer {
         let now = self.clock().now();
         if let Some((mut rec, rev)) = record {
             if let Some(ip) = remote {
-                self.limiter().record_failure(ip, now);
+                self.limiter().record_failure(&ip, now);
             }
-            // Only real users get a persisted record: unknown names must
-            // not let an attacker fill the store.
+            // Real users get a persisted record; unknown names are tracked
+            // in memory (bounded) so they lock out the same way without
+            // letting an attacker fill the store.
             if user_exists {
                 rec.record_failure(now);
                 let _ = self.repo().cas_json(&failures_key(user), rev, &rec).await;
+            } else {
+                self.unknown_users().record_failure(&user.chars().take(256).collect::<String>(), now);
             }
         }
         let mut ev = self
@@ -289,6 +300,7 @@ impl AuthServer {
         let password = Password::new(req.password);
         check_password_policy(&password).map_err(|e| AuthError::BadRequest(e.to_string()))?;
         let params = self.opts().argon2;
+        let _permit = self.hash_permit().await?;
         let hash = tokio::task::spawn_blocking(move || hash_password_with(&password, params))
             .await
             .map_err(AuthError::internal)?
@@ -343,7 +355,7 @@ impl AuthServer {
         let mut raw = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut raw);
         let secret = hex::encode(raw);
-        let expires = self.clock().now() + ttl;
+        let expires = self.expiry(ttl)?;
         let mut token: Token = keygate_types::Resource::new(
             Kind::Token,
             token_name(&secret),

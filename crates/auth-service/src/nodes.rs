@@ -61,7 +61,7 @@ impl AuthServer {
         let mut raw = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut raw);
         let secret = hex::encode(raw);
-        let expires = self.clock().now() + ttl;
+        let expires = self.expiry(ttl)?;
         let mut token: Token = Resource::new(
             Kind::Token,
             token_name(&secret),

@@ -1,12 +1,19 @@
 use std::sync::Arc;
 
+use crate::AuthError;
+
 use keygate_audit::AuditLog;
 use keygate_ca::{CaKind, CertAuthority, Kek};
 use keygate_clock::SharedClock;
 
 use crate::bootstrap::AuthOptions;
-use crate::ratelimit::SourceLimiter;
+use crate::ratelimit::FailureLimiter;
 use crate::repo::Repo;
+
+/// How often old store history is dropped.
+const COMPACT_EVERY_SECS: u64 = 600;
+/// How many recent revisions of history are kept for watchers.
+const KEEP_REVISIONS: i64 = 10_000;
 
 /// Handle to the auth service state. Cheap to clone.
 #[derive(Clone)]
@@ -33,9 +40,16 @@ pub(crate) struct Inner {
     /// The audit CA: signs audit checkpoints.
     pub audit_ca: CertAuthority,
     /// Per-source failure tracking.
-    pub limiter: SourceLimiter,
+    pub limiter: FailureLimiter<std::net::IpAddr>,
+    /// Failure tracking for names that are not users.
+    pub unknown_users: FailureLimiter<String>,
+    /// Bounds concurrent password hashing (each argon2 run takes ~19 MiB
+    /// and a core for tens of milliseconds).
+    pub hash_permits: tokio::sync::Semaphore,
     /// Settings.
     pub opts: AuthOptions,
+    /// Monotonic second of the last history compaction.
+    pub last_compaction: std::sync::atomic::AtomicU64,
 }
 
 impl AuthServer {
@@ -57,8 +71,17 @@ impl AuthServer {
         &self.inner.kek
     }
 
-    pub(crate) fn limiter(&self) -> &SourceLimiter {
+    pub(crate) fn limiter(&self) -> &FailureLimiter<std::net::IpAddr> {
         &self.inner.limiter
+    }
+
+    pub(crate) fn unknown_users(&self) -> &FailureLimiter<String> {
+        &self.inner.unknown_users
+    }
+
+    /// A permit to hash one password.
+    pub(crate) async fn hash_permit(&self) -> Result<tokio::sync::SemaphorePermit<'_>, AuthError> {
+        self.inner.hash_permits.acquire().await.map_err(AuthError::internal)
     }
 
     pub(crate) fn opts(&self) -> &AuthOptions {
@@ -100,10 +123,27 @@ impl AuthServer {
 }
 
 impl AuthServer {
-    /// Periodic housekeeping: expires leases. Errors are logged, not fatal.
+    /// Periodic housekeeping: expires leases, and now and then drops old
+    /// store history (it holds superseded values, including old password
+    /// hashes and sealed seeds; watchers only need the recent past).
+    /// Errors are logged, not fatal.
     pub async fn sweep(&self) {
         if let Err(e) = self.repo().backend.expire_leases().await {
             tracing::warn!("expiring leases: {e}");
+        }
+        let now = self.clock().monotonic().as_secs();
+        let last = self.inner.last_compaction.load(std::sync::atomic::Ordering::Relaxed);
+        if now.saturating_sub(last) >= COMPACT_EVERY_SECS || last == 0 {
+            self.inner.last_compaction.store(now.max(1), std::sync::atomic::Ordering::Relaxed);
+            match self.repo().backend.current_revision().await {
+                Ok(rev) if rev > KEEP_REVISIONS => {
+                    if let Err(e) = self.repo().backend.compact(rev - KEEP_REVISIONS).await {
+                        tracing::warn!("compacting store history: {e}");
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!("reading the store revision: {e}"),
+            }
         }
     }
 }

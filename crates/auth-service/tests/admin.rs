@@ -23,13 +23,19 @@ async fn a_user_with_only_access_cannot_list_users_and_the_denial_is_audited() {
     c.invite("dave", &["access"], &["dave"]).await;
 
     let msg = assert_err!(c.auth.list(&user("dave"), Kind::User).await, AccessDenied);
-    assert!(msg.contains("no role of \"dave\" allows list on user"), "{msg}");
+    assert!(
+        msg.contains("no role of \"dave\" allows list on user"),
+        "{msg}"
+    );
     assert!(msg.contains("rule no allow rule matched"), "{msg}");
 
     let ev = c.last_event("auth.failed", Some("dave")).await;
     assert_eq!(ev.code, "KG1001W");
     assert_eq!(ev.success, Some(false));
-    assert_eq!(ev.error.as_deref(), Some("no role of \"dave\" allows list on user"));
+    assert_eq!(
+        ev.error.as_deref(),
+        Some("no role of \"dave\" allows list on user")
+    );
     assert_eq!(field(&ev, "rule"), "no allow rule matched");
     assert_eq!(field(&ev, "kind"), "user");
     assert_eq!(field(&ev, "verb"), "list");
@@ -39,12 +45,38 @@ async fn a_user_with_only_access_cannot_list_users_and_the_denial_is_audited() {
     assert_eq!(actor.via, Some(Via::Cli));
 
     // What `access` does grant still works.
-    assert!(c.auth.list(&user("dave"), Kind::Node).await.unwrap().is_empty());
+    assert!(
+        c.auth
+            .list(&user("dave"), Kind::Node)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // And every write is refused the same way.
-    assert_err!(c.auth.put(&user("dave"), role_json("mine", &["root"], json!({})), false).await, AccessDenied);
-    assert_err!(c.auth.remove(&user("dave"), Kind::Role, "access").await, AccessDenied);
-    assert_err!(c.auth.reset_user(&user("dave"), "admin").await, AccessDenied);
-    assert!(c.auth.read(&admin_socket(), Kind::Role, "access").await.is_ok());
+    assert_err!(
+        c.auth
+            .put(
+                &user("dave"),
+                role_json("mine", &["root"], json!({})),
+                false
+            )
+            .await,
+        AccessDenied
+    );
+    assert_err!(
+        c.auth.remove(&user("dave"), Kind::Role, "access").await,
+        AccessDenied
+    );
+    assert_err!(
+        c.auth.reset_user(&user("dave"), "admin").await,
+        AccessDenied
+    );
+    assert!(
+        c.auth
+            .read(&admin_socket(), Kind::Role, "access")
+            .await
+            .is_ok()
+    );
     assert_eq!(c.events("auth.failed", Some("dave")).await.len(), 4);
 }
 
@@ -71,7 +103,12 @@ async fn anonymous_callers_and_missing_users_get_nothing() {
     let c = cluster().await;
     let anon = Caller::Anonymous { remote: None };
     assert_err!(c.auth.list(&anon, Kind::User).await, Unauthenticated);
-    assert_err!(c.auth.list(&Caller::Proxy { remote: None }, Kind::User).await, Unauthenticated);
+    assert_err!(
+        c.auth
+            .list(&Caller::Proxy { remote: None }, Kind::User)
+            .await,
+        Unauthenticated
+    );
     assert_err!(c.auth.status(&anon).await, Unauthenticated);
     let msg = assert_err!(c.auth.list(&user("ghost"), Kind::User).await, AccessDenied);
     assert!(msg.contains("no longer exists"), "{msg}");
@@ -82,7 +119,10 @@ async fn admin_socket_creates_updates_and_deletes_roles_with_audit() {
     let c = cluster().await;
     let socket = admin_socket();
 
-    c.auth.put(&socket, role_json("ops", &["ubuntu"], json!({})), false).await.unwrap();
+    c.auth
+        .put(&socket, role_json("ops", &["ubuntu"], json!({})), false)
+        .await
+        .unwrap();
     let created = c.last_event("role.created", None).await;
     assert_eq!(created.code, "KG3100I");
     assert_eq!(created.success, Some(true));
@@ -97,7 +137,9 @@ async fn admin_socket_creates_updates_and_deletes_roles_with_audit() {
 
     // Without force an existing role is not overwritten.
     let msg = assert_err!(
-        c.auth.put(&socket, role_json("ops", &["deploy"], json!({})), false).await,
+        c.auth
+            .put(&socket, role_json("ops", &["deploy"], json!({})), false)
+            .await,
         Conflict
     );
     assert!(msg.contains("--force"), "{msg}");
@@ -105,7 +147,10 @@ async fn admin_socket_creates_updates_and_deletes_roles_with_audit() {
     assert_eq!(unchanged["spec"]["allow"]["logins"], json!(["ubuntu"]));
     assert!(c.events("role.updated", None).await.is_empty());
 
-    c.auth.put(&socket, role_json("ops", &["deploy"], json!({})), true).await.unwrap();
+    c.auth
+        .put(&socket, role_json("ops", &["deploy"], json!({})), true)
+        .await
+        .unwrap();
     let updated = c.last_event("role.updated", None).await;
     assert_eq!(updated.code, "KG3101I");
     assert_eq!(field(&updated, "name"), "ops");
@@ -122,20 +167,34 @@ async fn admin_socket_creates_updates_and_deletes_roles_with_audit() {
 
     let msg = assert_err!(c.auth.remove(&socket, Kind::Role, "ops").await, NotFound);
     assert!(msg.contains("ops"), "{msg}");
-    assert_err!(c.auth.remove(&socket, Kind::Lock, "never-was").await, NotFound);
+    assert_err!(
+        c.auth.remove(&socket, Kind::Lock, "never-was").await,
+        NotFound
+    );
     assert_eq!(c.events("role.deleted", None).await.len(), 1);
 }
 
 #[tokio::test]
 async fn a_user_with_the_admin_role_is_audited_as_itself() {
     let c = cluster().await;
-    c.auth.put(&user("admin"), role_json("ops", &["ubuntu"], json!({})), false).await.unwrap();
+    c.auth
+        .put(
+            &user("admin"),
+            role_json("ops", &["ubuntu"], json!({})),
+            false,
+        )
+        .await
+        .unwrap();
     let ev = c.last_event("role.created", None).await;
     let actor = ev.actor.as_ref().unwrap();
     assert_eq!(actor.name, "admin");
     assert_eq!(actor.kind, ActorKind::Human);
 
-    let bot = Caller::User { name: "admin".into(), bot: true, remote: None };
+    let bot = Caller::User {
+        name: "admin".into(),
+        bot: true,
+        remote: None,
+    };
     c.auth.remove(&bot, Kind::Role, "ops").await.unwrap();
     let ev = c.last_event("role.deleted", None).await;
     assert_eq!(ev.actor.as_ref().unwrap().kind, ActorKind::Bot);
@@ -152,24 +211,47 @@ async fn invalid_resources_are_refused_naming_the_field() {
     assert!(msg.contains("bogus_field"), "{msg}");
 
     let msg = assert_err!(
-        c.auth.put(&socket, role_json("ops", &["ubuntu", "root; rm"], json!({})), false).await,
+        c.auth
+            .put(
+                &socket,
+                role_json("ops", &["ubuntu", "root; rm"], json!({})),
+                false
+            )
+            .await,
         BadRequest
     );
     assert!(msg.contains("spec.allow.logins[1]"), "{msg}");
 
     let msg = assert_err!(
-        c.auth.put(&socket, role_json("ops", &["ubuntu"], json!({"max_session_ttl": "soon"})), false).await,
+        c.auth
+            .put(
+                &socket,
+                role_json("ops", &["ubuntu"], json!({"max_session_ttl": "soon"})),
+                false
+            )
+            .await,
         BadRequest
     );
     assert!(msg.contains("soon"), "{msg}");
 
     let msg = assert_err!(
-        c.auth.put(&socket, role_json("Bad Name!", &["ubuntu"], json!({})), false).await,
+        c.auth
+            .put(
+                &socket,
+                role_json("Bad Name!", &["ubuntu"], json!({})),
+                false
+            )
+            .await,
         BadRequest
     );
     assert!(msg.contains("metadata.name"), "{msg}");
 
-    let msg = assert_err!(c.auth.put(&socket, json!({"kind": "spaceship"}), false).await, BadRequest);
+    let msg = assert_err!(
+        c.auth
+            .put(&socket, json!({"kind": "spaceship"}), false)
+            .await,
+        BadRequest
+    );
     assert!(msg.contains("spaceship"), "{msg}");
 
     let mut v2 = role_json("ops", &["ubuntu"], json!({}));
@@ -221,25 +303,41 @@ async fn user_status_is_never_taken_from_input() {
     c.auth.put(&socket, admin, true).await.unwrap();
     let admin = c.auth.read(&socket, Kind::User, "admin").await.unwrap();
     assert_eq!(admin["spec"]["status"]["has_totp"], json!(true));
-    assert_eq!(admin["spec"]["traits"]["logins"], json!(["kgt-admin", "ubuntu"]));
-    assert_eq!(c.last_event("user.update", Some("admin")).await.code, "KG3001I");
+    assert_eq!(
+        admin["spec"]["traits"]["logins"],
+        json!(["kgt-admin", "ubuntu"])
+    );
+    assert_eq!(
+        c.last_event("user.update", Some("admin")).await.code,
+        "KG3001I"
+    );
 }
 
 #[tokio::test]
 async fn removing_a_user_removes_their_login() {
     let c = cluster().await;
     let totp = c.signed_up_user("gina", &["access"], &["gina"]).await;
-    c.auth.remove(&admin_socket(), Kind::User, "gina").await.unwrap();
+    c.auth
+        .remove(&admin_socket(), Kind::User, "gina")
+        .await
+        .unwrap();
     let ev = c.last_event("user.delete", Some("gina")).await;
     assert_eq!(ev.actor.as_ref().unwrap().name, ADMIN_SOCKET_ACTOR);
     let msg = assert_err!(
         c.auth
-            .login(common::login_req("gina", common::USER_PASSWORD, Some(c.next_code(&totp))), None)
+            .login(
+                common::login_req("gina", common::USER_PASSWORD, Some(c.next_code(&totp))),
+                None
+            )
             .await,
         InvalidCredentials
     );
     assert_eq!(msg, "invalid username or password");
-    common::assert_failed_login(&c.last_event("user.login", Some("gina")).await, "gina", "unknown_user");
+    common::assert_failed_login(
+        &c.last_event("user.login", Some("gina")).await,
+        "gina",
+        "unknown_user",
+    );
 }
 
 #[tokio::test]
@@ -251,7 +349,11 @@ async fn status_names_the_caller_and_the_cas() {
     assert!(s.ca_pin.starts_with("sha256:"), "{}", s.ca_pin);
     let kinds: Vec<&str> = s.cas.iter().map(|ca| ca.kind.as_str()).collect();
     assert_eq!(kinds, ["user", "host", "audit"]);
-    assert!(s.cas.iter().all(|ca| ca.ssh_fingerprints.iter().all(|f| f.starts_with("SHA256:"))));
+    assert!(
+        s.cas
+            .iter()
+            .all(|ca| ca.ssh_fingerprints.iter().all(|f| f.starts_with("SHA256:")))
+    );
     assert_eq!(c.auth.status(&user("admin")).await.unwrap().caller, "admin");
 }
 
@@ -259,12 +361,25 @@ async fn status_names_the_caller_and_the_cas() {
 async fn authorize_admin_reads_roles_at_call_time() {
     let c = cluster().await;
     c.invite("hank", &["access"], &["hank"]).await;
-    assert_err!(c.auth.authorize_admin(&user("hank"), "role", "create").await, AccessDenied);
+    assert_err!(
+        c.auth
+            .authorize_admin(&user("hank"), "role", "create")
+            .await,
+        AccessDenied
+    );
 
-    let mut hank = c.auth.read(&admin_socket(), Kind::User, "hank").await.unwrap();
+    let mut hank = c
+        .auth
+        .read(&admin_socket(), Kind::User, "hank")
+        .await
+        .unwrap();
     hank["spec"]["roles"] = json!(["access", "admin"]);
     c.auth.put(&admin_socket(), hank, true).await.unwrap();
-    let permit = c.auth.authorize_admin(&user("hank"), "role", "create").await.unwrap();
+    let permit = c
+        .auth
+        .authorize_admin(&user("hank"), "role", "create")
+        .await
+        .unwrap();
     assert_eq!(permit.role(), "admin");
     assert_eq!(permit.rule(), "allow.rules");
 }

@@ -23,14 +23,27 @@ const HOUR: Duration = Duration::from_secs(3600);
 async fn role_changes_apply_to_the_next_issue_and_renewal() {
     let c = cluster().await;
     let socket = admin_socket();
-    c.auth.put(&socket, role_json("ops", &["ubuntu", "{{internal.logins}}"], json!({})), false).await.unwrap();
+    c.auth
+        .put(
+            &socket,
+            role_json("ops", &["ubuntu", "{{internal.logins}}"], json!({})),
+            false,
+        )
+        .await
+        .unwrap();
     c.invite("erin", &["ops"], &["erin"]).await;
 
     let first = c.issue("erin", None).await.unwrap();
-    assert_eq!(first.principals, vec!["erin", "ubuntu", "-keygate-internal"]);
+    assert_eq!(
+        first.principals,
+        vec!["erin", "ubuntu", "-keygate-internal"]
+    );
     assert_eq!(first.roles, vec!["ops"]);
 
-    c.auth.put(&socket, role_json("ops", &["deploy"], json!({})), true).await.unwrap();
+    c.auth
+        .put(&socket, role_json("ops", &["deploy"], json!({})), true)
+        .await
+        .unwrap();
 
     let issued = c.issue("erin", None).await.unwrap();
     assert_eq!(issued.principals, vec!["deploy", "-keygate-internal"]);
@@ -38,7 +51,10 @@ async fn role_changes_apply_to_the_next_issue_and_renewal() {
     assert_eq!(renewed.principals, vec!["deploy", "-keygate-internal"]);
     let ev = c.last_event("cert.create", Some("erin")).await;
     assert_eq!(field(&ev, "method"), "renewal");
-    assert_eq!(field(&ev, "principals"), &json!(["deploy", "-keygate-internal"]));
+    assert_eq!(
+        field(&ev, "principals"),
+        &json!(["deploy", "-keygate-internal"])
+    );
     assert_ne!(renewed.serial, issued.serial);
 
     // A deny rule added to the role removes the login at once.
@@ -51,7 +67,10 @@ async fn role_changes_apply_to_the_next_issue_and_renewal() {
     // Deleting the only role leaves nothing to issue on.
     c.auth.remove(&socket, Kind::Role, "ops").await.unwrap();
     assert_err!(c.issue("erin", None).await, AccessDenied);
-    assert_err!(c.auth.renew(&user("erin"), &pubkey(), None).await, AccessDenied);
+    assert_err!(
+        c.auth.renew(&user("erin"), &pubkey(), None).await,
+        AccessDenied
+    );
 }
 
 #[tokio::test]
@@ -64,7 +83,10 @@ async fn trait_changes_apply_to_the_next_renewal() {
     c.auth.put(&socket, erin, true).await.unwrap();
     let certs = c.auth.renew(&user("erin"), &pubkey(), None).await.unwrap();
     // Values that are not valid logins never reach a certificate.
-    assert_eq!(certs.principals, vec!["erin", "postgres", "-keygate-internal"]);
+    assert_eq!(
+        certs.principals,
+        vec!["erin", "postgres", "-keygate-internal"]
+    );
 }
 
 #[tokio::test]
@@ -75,7 +97,11 @@ async fn a_user_lock_refuses_certificates_until_it_expires_or_goes() {
     c.issue("erin", None).await.unwrap();
 
     c.auth
-        .put(&socket, user_lock_json("lock-erin", "erin", "offboarded: see ticket 42", None), false)
+        .put(
+            &socket,
+            user_lock_json("lock-erin", "erin", "offboarded: see ticket 42", None),
+            false,
+        )
         .await
         .unwrap();
     let ev = c.last_event("lock.created", None).await;
@@ -85,7 +111,10 @@ async fn a_user_lock_refuses_certificates_until_it_expires_or_goes() {
     let msg = assert_err!(c.issue("erin", None).await, AccessDenied);
     assert!(msg.contains("offboarded: see ticket 42"), "{msg}");
     assert!(msg.contains("lock-erin"), "{msg}");
-    let msg = assert_err!(c.auth.renew(&user("erin"), &pubkey(), None).await, AccessDenied);
+    let msg = assert_err!(
+        c.auth.renew(&user("erin"), &pubkey(), None).await,
+        AccessDenied
+    );
     assert!(msg.contains("offboarded"), "{msg}");
     let denial = c.last_event("auth.failed", Some("erin")).await;
     assert_eq!(denial.code, "KG1001W");
@@ -103,14 +132,21 @@ async fn a_user_lock_refuses_certificates_until_it_expires_or_goes() {
     c.auth.put(&socket, erin, true).await.unwrap();
     assert_err!(c.auth.list(&user("erin"), Kind::User).await, AccessDenied);
 
-    c.auth.remove(&socket, Kind::Lock, "lock-erin").await.unwrap();
+    c.auth
+        .remove(&socket, Kind::Lock, "lock-erin")
+        .await
+        .unwrap();
     assert_eq!(c.last_event("lock.deleted", None).await.code, "KG3201I");
     c.issue("erin", None).await.unwrap();
 
     // A lock whose expiry has passed has no effect ...
     let past = c.now() - Duration::from_secs(60);
     c.auth
-        .put(&socket, user_lock_json("old-lock", "erin", "long over", Some(past)), false)
+        .put(
+            &socket,
+            user_lock_json("old-lock", "erin", "long over", Some(past)),
+            false,
+        )
         .await
         .unwrap();
     c.issue("erin", None).await.unwrap();
@@ -118,7 +154,11 @@ async fn a_user_lock_refuses_certificates_until_it_expires_or_goes() {
     // ... and a lock that expires later stops working then.
     let soon = c.now() + HOUR;
     c.auth
-        .put(&socket, user_lock_json("short-lock", "erin", "one hour", Some(soon)), false)
+        .put(
+            &socket,
+            user_lock_json("short-lock", "erin", "one hour", Some(soon)),
+            false,
+        )
         .await
         .unwrap();
     assert_err!(c.issue("erin", None).await, AccessDenied);
@@ -149,19 +189,29 @@ async fn login_of_a_locked_user_is_refused_after_the_password() {
     let c = cluster().await;
     let totp = c.signed_up_user("erin", &["access"], &["erin"]).await;
     c.auth
-        .put(&admin_socket(), user_lock_json("lock-erin", "erin", "offboarded", None), false)
+        .put(
+            &admin_socket(),
+            user_lock_json("lock-erin", "erin", "offboarded", None),
+            false,
+        )
         .await
         .unwrap();
     let msg = assert_err!(
         c.auth
-            .login(common::login_req("erin", common::USER_PASSWORD, Some(c.next_code(&totp))), None)
+            .login(
+                common::login_req("erin", common::USER_PASSWORD, Some(c.next_code(&totp))),
+                None
+            )
             .await,
         AccessDenied
     );
     assert!(msg.contains("offboarded"), "{msg}");
     assert!(c.events("cert.create", Some("erin")).await.is_empty());
     assert!(
-        c.events("user.login", Some("erin")).await.iter().all(|e| e.success != Some(true)),
+        c.events("user.login", Some("erin"))
+            .await
+            .iter()
+            .all(|e| e.success != Some(true)),
         "a refused login is not recorded as a success"
     );
 }
@@ -171,7 +221,11 @@ async fn max_session_ttl_caps_the_lifetime() {
     let c = cluster().await;
     let socket = admin_socket();
     c.auth
-        .put(&socket, role_json("short", &["erin"], json!({"max_session_ttl": "1h"})), false)
+        .put(
+            &socket,
+            role_json("short", &["erin"], json!({"max_session_ttl": "1h"})),
+            false,
+        )
         .await
         .unwrap();
     c.invite("erin", &["access", "short"], &["erin"]).await;
@@ -180,19 +234,33 @@ async fn max_session_ttl_caps_the_lifetime() {
     // Asked for 12 h, the shortest role allows 1 h.
     let certs = c.issue("erin", Some(12 * HOUR)).await.unwrap();
     assert_eq!(certs.valid_before, now + HOUR);
-    assert_eq!(field(&c.last_event("cert.create", Some("erin")).await, "ttl_secs"), &json!(3600));
+    assert_eq!(
+        field(&c.last_event("cert.create", Some("erin")).await, "ttl_secs"),
+        &json!(3600)
+    );
     // The default (12 h) is capped the same way.
     let certs = c.issue("erin", None).await.unwrap();
     assert_eq!(certs.valid_before, now + HOUR);
     // Shorter requests are honoured.
-    let certs = c.issue("erin", Some(Duration::from_secs(600))).await.unwrap();
+    let certs = c
+        .issue("erin", Some(Duration::from_secs(600)))
+        .await
+        .unwrap();
     assert_eq!(certs.valid_before, now + Duration::from_secs(600));
     // Renewal obeys the cap too.
-    let renewed = c.auth.renew(&user("erin"), &pubkey(), Some(24 * HOUR)).await.unwrap();
+    let renewed = c
+        .auth
+        .renew(&user("erin"), &pubkey(), Some(24 * HOUR))
+        .await
+        .unwrap();
     assert_eq!(renewed.valid_before, now + HOUR);
 
     // Less than a minute is refused, whatever the roles.
-    for short in [Duration::ZERO, Duration::from_secs(1), Duration::from_secs(59)] {
+    for short in [
+        Duration::ZERO,
+        Duration::from_secs(1),
+        Duration::from_secs(59),
+    ] {
         let msg = assert_err!(c.issue("erin", Some(short)).await, BadRequest);
         assert!(msg.contains("1m"), "{msg}");
         assert_err!(c.issue("admin", Some(short)).await, BadRequest);
@@ -200,7 +268,13 @@ async fn max_session_ttl_caps_the_lifetime() {
     let mut req = common::login_req("admin", common::ADMIN_PASSWORD, Some(c.next_admin_code()));
     req.ttl_secs = Some(30);
     assert_err!(c.auth.login(req, None).await, BadRequest);
-    assert_eq!(c.issue("admin", Some(Duration::from_secs(60))).await.unwrap().valid_before, c.now() + Duration::from_secs(60));
+    assert_eq!(
+        c.issue("admin", Some(Duration::from_secs(60)))
+            .await
+            .unwrap()
+            .valid_before,
+        c.now() + Duration::from_secs(60)
+    );
 }
 
 /// Regression test: `sign_for` clamps the lifetime to at least one minute
@@ -210,7 +284,11 @@ async fn max_session_ttl_caps_the_lifetime() {
 async fn a_role_max_session_ttl_under_a_minute_is_never_exceeded() {
     let c = cluster().await;
     c.auth
-        .put(&admin_socket(), role_json("tiny", &["erin"], json!({"max_session_ttl": "30s"})), false)
+        .put(
+            &admin_socket(),
+            role_json("tiny", &["erin"], json!({"max_session_ttl": "30s"})),
+            false,
+        )
         .await
         .unwrap();
     c.invite("erin", &["tiny"], &["erin"]).await;
@@ -231,9 +309,20 @@ async fn a_role_max_session_ttl_under_a_minute_is_never_exceeded() {
 #[tokio::test]
 async fn renewal_needs_a_user_caller() {
     let c = cluster().await;
-    assert_err!(c.auth.renew(&admin_socket(), &pubkey(), None).await, Unauthenticated);
-    assert_err!(c.auth.renew(&Caller::Anonymous { remote: None }, &pubkey(), None).await, Unauthenticated);
-    assert_err!(c.auth.renew(&user("ghost"), &pubkey(), None).await, AccessDenied);
+    assert_err!(
+        c.auth.renew(&admin_socket(), &pubkey(), None).await,
+        Unauthenticated
+    );
+    assert_err!(
+        c.auth
+            .renew(&Caller::Anonymous { remote: None }, &pubkey(), None)
+            .await,
+        Unauthenticated
+    );
+    assert_err!(
+        c.auth.renew(&user("ghost"), &pubkey(), None).await,
+        AccessDenied
+    );
 }
 
 #[tokio::test]
@@ -244,7 +333,11 @@ async fn admin_sign_issues_for_others_with_the_actor_recorded() {
         .auth
         .sign(
             &admin_socket(),
-            keygate_api::SignRequest { user: "bot-ci".into(), public_key: pubkey(), ttl_secs: 7 * 24 * 3600 },
+            keygate_api::SignRequest {
+                user: "bot-ci".into(),
+                public_key: pubkey(),
+                ttl_secs: 7 * 24 * 3600,
+            },
         )
         .await
         .unwrap();
@@ -258,7 +351,11 @@ async fn admin_sign_issues_for_others_with_the_actor_recorded() {
         c.auth
             .sign(
                 &admin_socket(),
-                keygate_api::SignRequest { user: "bot-ci".into(), public_key: pubkey(), ttl_secs: 366 * 24 * 3600 },
+                keygate_api::SignRequest {
+                    user: "bot-ci".into(),
+                    public_key: pubkey(),
+                    ttl_secs: 366 * 24 * 3600
+                },
             )
             .await,
         BadRequest
@@ -269,7 +366,11 @@ async fn admin_sign_issues_for_others_with_the_actor_recorded() {
         c.auth
             .sign(
                 &user("bot-ci"),
-                keygate_api::SignRequest { user: "admin".into(), public_key: pubkey(), ttl_secs: 3600 },
+                keygate_api::SignRequest {
+                    user: "admin".into(),
+                    public_key: pubkey(),
+                    ttl_secs: 3600
+                },
             )
             .await,
         AccessDenied

@@ -12,14 +12,14 @@ mod common;
 
 use std::time::Duration;
 
-use common::{
-    ADMIN_LOGIN, ADMIN_PASSWORD, assert_failed_login, cluster, field, ip, login_req,
-};
+use common::{ADMIN_LOGIN, ADMIN_PASSWORD, assert_failed_login, cluster, field, ip, login_req};
 use keygate_auth_service::AuthError;
 use russh::keys::ssh_key::{Certificate, PublicKey};
 use serde_json::json;
 
 const TWELVE_HOURS: Duration = Duration::from_secs(12 * 3600);
+/// A generous bound for any user certificate a login can yield.
+const MAX_SANE_TTL: Duration = Duration::from_secs(366 * 24 * 3600);
 /// The public message for every credential failure that must not reveal
 /// whether the user exists.
 const INVALID: &str = "invalid username or password";
@@ -65,7 +65,10 @@ async fn password_and_totp_login_issues_certs_and_audits() {
         "the certificate certifies the key the client sent"
     );
     assert!(ssh.extensions().contains_key("permit-pty"));
-    assert_eq!(ssh.extensions().get("roles@keygate").map(String::as_str), Some(r#"["admin"]"#));
+    assert_eq!(
+        ssh.extensions().get("roles@keygate").map(String::as_str),
+        Some(r#"["admin"]"#)
+    );
 
     // So does the X.509 certificate.
     let der = pem_to_der(&certs.x509_cert_pem);
@@ -74,7 +77,10 @@ async fn password_and_totp_login_issues_certs_and_audits() {
     assert_eq!(x509.roles, vec!["admin"]);
     // Certificates have whole seconds; the response keeps the clock's
     // sub-second part.
-    assert_eq!(x509.not_after.unix_timestamp(), certs.valid_before.unix_timestamp());
+    assert_eq!(
+        x509.not_after.unix_timestamp(),
+        certs.valid_before.unix_timestamp()
+    );
     assert_eq!(x509.serial_hex, format!("{:x}", certs.serial));
 
     let login = c.last_event("user.login", Some("admin")).await;
@@ -102,7 +108,9 @@ async fn password_and_totp_login_issues_certs_and_audits() {
 fn pem_to_der(pem: &str) -> Vec<u8> {
     use base64::Engine;
     let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
-    base64::engine::general_purpose::STANDARD.decode(b64).unwrap()
+    base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .unwrap()
 }
 
 #[tokio::test]
@@ -112,21 +120,31 @@ async fn wrong_password_and_unknown_user_are_refused_identically() {
     let code = c.next_admin_code();
     let wrong = c
         .auth
-        .login(login_req("admin", "not the password at all", Some(code)), Some(ip(1)))
+        .login(
+            login_req("admin", "not the password at all", Some(code)),
+            Some(ip(1)),
+        )
         .await;
     let wrong = match wrong {
         Err(e @ AuthError::InvalidCredentials(_)) => e,
         other => panic!("expected InvalidCredentials, got {other:?}"),
     };
     assert_eq!(wrong.to_string(), INVALID);
-    assert_failed_login(&c.last_event("user.login", Some("admin")).await, "admin", "bad_password");
+    assert_failed_login(
+        &c.last_event("user.login", Some("admin")).await,
+        "admin",
+        "bad_password",
+    );
     let ev = c.last_event("user.login", Some("admin")).await;
     assert_eq!(ev.remote_addr.as_deref(), Some("192.0.2.1"));
 
     let code = c.next_admin_code();
     let unknown = c
         .auth
-        .login(login_req("nobody", "not the password at all", Some(code)), Some(ip(1)))
+        .login(
+            login_req("nobody", "not the password at all", Some(code)),
+            Some(ip(1)),
+        )
         .await;
     let unknown = match unknown {
         Err(e @ AuthError::InvalidCredentials(_)) => e,
@@ -138,7 +156,11 @@ async fn wrong_password_and_unknown_user_are_refused_identically() {
         serde_json::to_vec(&unknown.body()).unwrap(),
         serde_json::to_vec(&wrong.body()).unwrap()
     );
-    assert_failed_login(&c.last_event("user.login", Some("nobody")).await, "nobody", "unknown_user");
+    assert_failed_login(
+        &c.last_event("user.login", Some("nobody")).await,
+        "nobody",
+        "unknown_user",
+    );
 
     // Neither wrote a success or issued anything.
     assert!(c.events("cert.create", None).await.is_empty());
@@ -155,7 +177,12 @@ async fn unparseable_user_names_are_refused_like_unknown_ones() {
     let c = cluster().await;
     for name in ["system:admin", "@bot", "", &"x".repeat(300)] {
         let msg = assert_err!(
-            c.auth.login(login_req(name, ADMIN_PASSWORD, Some(c.next_admin_code())), None).await,
+            c.auth
+                .login(
+                    login_req(name, ADMIN_PASSWORD, Some(c.next_admin_code())),
+                    None
+                )
+                .await,
             InvalidCredentials
         );
         assert_eq!(msg, INVALID, "{name:?}");
@@ -172,7 +199,9 @@ async fn missing_wrong_and_replayed_totp_codes_are_refused() {
     // Right password, no code: the client is told to ask for one.
     c.clock.advance(common::STEP);
     let msg = assert_err!(
-        c.auth.login(login_req("admin", ADMIN_PASSWORD, None), None).await,
+        c.auth
+            .login(login_req("admin", ADMIN_PASSWORD, None), None)
+            .await,
         MfaRequired
     );
     assert!(msg.contains("--otp"), "{msg}");
@@ -180,15 +209,26 @@ async fn missing_wrong_and_replayed_totp_codes_are_refused() {
     // Wrong code.
     let wrong = c.wrong_code(&c.admin_totp);
     let msg = assert_err!(
-        c.auth.login(login_req("admin", ADMIN_PASSWORD, Some(wrong)), None).await,
+        c.auth
+            .login(login_req("admin", ADMIN_PASSWORD, Some(wrong)), None)
+            .await,
         InvalidCredentials
     );
     assert_eq!(msg, "invalid one-time code");
-    assert_failed_login(&c.last_event("user.login", Some("admin")).await, "admin", "bad_otp");
+    assert_failed_login(
+        &c.last_event("user.login", Some("admin")).await,
+        "admin",
+        "bad_otp",
+    );
 
     // Malformed code.
     let msg = assert_err!(
-        c.auth.login(login_req("admin", ADMIN_PASSWORD, Some("12345x".into())), None).await,
+        c.auth
+            .login(
+                login_req("admin", ADMIN_PASSWORD, Some("12345x".into())),
+                None
+            )
+            .await,
         InvalidCredentials
     );
     assert_eq!(msg, "invalid one-time code");
@@ -202,14 +242,22 @@ async fn missing_wrong_and_replayed_totp_codes_are_refused() {
     // ... and is refused the second time although it is still inside its
     // window (same instant, and again 20 s later).
     let msg = assert_err!(
-        c.auth.login(login_req("admin", ADMIN_PASSWORD, Some(code.clone())), None).await,
+        c.auth
+            .login(login_req("admin", ADMIN_PASSWORD, Some(code.clone())), None)
+            .await,
         InvalidCredentials
     );
     assert!(msg.contains("already used"), "{msg}");
-    assert_failed_login(&c.last_event("user.login", Some("admin")).await, "admin", "otp_replay");
+    assert_failed_login(
+        &c.last_event("user.login", Some("admin")).await,
+        "admin",
+        "otp_replay",
+    );
     c.clock.advance(Duration::from_secs(20));
     assert_err!(
-        c.auth.login(login_req("admin", ADMIN_PASSWORD, Some(code)), None).await,
+        c.auth
+            .login(login_req("admin", ADMIN_PASSWORD, Some(code)), None)
+            .await,
         InvalidCredentials
     );
     assert_eq!(c.events("cert.create", Some("admin")).await.len(), 1);
@@ -223,7 +271,12 @@ async fn five_failures_lock_the_account_for_thirty_minutes() {
     let c = cluster().await;
     for i in 0..5 {
         let msg = assert_err!(
-            c.auth.login(login_req("admin", "wrong password", Some(c.next_admin_code())), None).await,
+            c.auth
+                .login(
+                    login_req("admin", "wrong password", Some(c.next_admin_code())),
+                    None
+                )
+                .await,
             InvalidCredentials
         );
         assert_eq!(msg, INVALID, "failure {i}");
@@ -233,16 +286,27 @@ async fn five_failures_lock_the_account_for_thirty_minutes() {
     // the right password and code.
     let code = c.next_admin_code();
     let msg = assert_err!(
-        c.auth.login(login_req("admin", ADMIN_PASSWORD, Some(code.clone())), None).await,
+        c.auth
+            .login(login_req("admin", ADMIN_PASSWORD, Some(code.clone())), None)
+            .await,
         LockedOut
     );
     assert!(msg.contains("kgctl users reset"), "{msg}");
-    assert_failed_login(&c.last_event("user.login", Some("admin")).await, "admin", "locked");
+    assert_failed_login(
+        &c.last_event("user.login", Some("admin")).await,
+        "admin",
+        "locked",
+    );
 
     // Still locked after 29 minutes.
     c.clock.advance(Duration::from_secs(29 * 60));
     assert_err!(
-        c.auth.login(login_req("admin", ADMIN_PASSWORD, Some(c.code(&c.admin_totp))), None).await,
+        c.auth
+            .login(
+                login_req("admin", ADMIN_PASSWORD, Some(c.code(&c.admin_totp))),
+                None
+            )
+            .await,
         LockedOut
     );
 
@@ -252,7 +316,12 @@ async fn five_failures_lock_the_account_for_thirty_minutes() {
 
     // The success cleared the record: one more failure does not lock.
     assert_err!(
-        c.auth.login(login_req("admin", "wrong password", Some(c.next_admin_code())), None).await,
+        c.auth
+            .login(
+                login_req("admin", "wrong password", Some(c.next_admin_code())),
+                None
+            )
+            .await,
         InvalidCredentials
     );
     c.admin_login().await.unwrap();
@@ -262,13 +331,21 @@ async fn five_failures_lock_the_account_for_thirty_minutes() {
 async fn refusals_while_locked_do_not_extend_the_lock() {
     let c = cluster().await;
     for _ in 0..5 {
-        let _ = c.auth.login(login_req("admin", "wrong password", None), None).await;
+        let _ = c
+            .auth
+            .login(login_req("admin", "wrong password", None), None)
+            .await;
     }
     // An attacker keeps trying during the lock; the lock must still end 30
     // minutes after the fifth real failure.
     for _ in 0..10 {
         c.clock.advance(Duration::from_secs(150));
-        assert_err!(c.auth.login(login_req("admin", "wrong password", None), None).await, LockedOut);
+        assert_err!(
+            c.auth
+                .login(login_req("admin", "wrong password", None), None)
+                .await,
+            LockedOut
+        );
     }
     c.clock.advance(Duration::from_secs(31 * 60 - 10 * 150));
     c.admin_login().await.unwrap();
@@ -283,7 +360,9 @@ async fn one_source_with_many_failures_is_locked_but_others_are_not() {
     let source_limit = 4 * 5;
     for i in 0..source_limit {
         let msg = assert_err!(
-            c.auth.login(login_req(&format!("probe{i}"), "guess", None), Some(ip(66))).await,
+            c.auth
+                .login(login_req(&format!("probe{i}"), "guess", None), Some(ip(66)))
+                .await,
             InvalidCredentials
         );
         assert_eq!(msg, INVALID, "attempt {i}");
@@ -292,11 +371,20 @@ async fn one_source_with_many_failures_is_locked_but_others_are_not() {
     // Now that address is refused, even for a real user with the right
     // password and code ...
     let msg = assert_err!(
-        c.auth.login(login_req("admin", ADMIN_PASSWORD, Some(c.next_admin_code())), Some(ip(66))).await,
+        c.auth
+            .login(
+                login_req("admin", ADMIN_PASSWORD, Some(c.next_admin_code())),
+                Some(ip(66))
+            )
+            .await,
         LockedOut
     );
     assert!(msg.contains("too many failed logins"), "{msg}");
-    assert_failed_login(&c.last_event("user.login", Some("admin")).await, "admin", "locked");
+    assert_failed_login(
+        &c.last_event("user.login", Some("admin")).await,
+        "admin",
+        "locked",
+    );
 
     // ... while another address logs in fine, and the user itself is not
     // locked.
@@ -319,7 +407,10 @@ async fn one_source_with_many_failures_is_locked_but_others_are_not() {
 async fn nineteen_failures_from_one_source_do_not_lock_it() {
     let c = cluster().await;
     for i in 0..19 {
-        let _ = c.auth.login(login_req(&format!("probe{i}"), "guess", None), Some(ip(9))).await;
+        let _ = c
+            .auth
+            .login(login_req(&format!("probe{i}"), "guess", None), Some(ip(9)))
+            .await;
     }
     let code = c.next_admin_code();
     c.auth
@@ -342,9 +433,15 @@ async fn lockout_does_not_reveal_which_user_names_exist() {
     let mut answers = Vec::new();
     for name in ["bob", "ghost"] {
         for _ in 0..5 {
-            let _ = c.auth.login(login_req(name, "wrong password", None), None).await;
+            let _ = c
+                .auth
+                .login(login_req(name, "wrong password", None), None)
+                .await;
         }
-        let sixth = c.auth.login(login_req(name, "wrong password", None), None).await;
+        let sixth = c
+            .auth
+            .login(login_req(name, "wrong password", None), None)
+            .await;
         let err = sixth.expect_err("wrong password");
         answers.push((name, err.code(), err.to_string()));
     }
@@ -357,21 +454,30 @@ async fn lockout_does_not_reveal_which_user_names_exist() {
     );
 }
 
-/// Regression test: a client-chosen `ttl_secs` reaches `now + ttl` in
+/// Regression test: a client-chosen `ttl_secs` reached `now + ttl` in
 /// `issue.rs`, and `OffsetDateTime + std::time::Duration` panics on
-/// overflow. Input from the network must never panic.
+/// overflow. Input from the network must never panic: the request is either
+/// refused or capped to something sane (no built-in role sets
+/// `max_session_ttl`, so only a cluster-wide cap can bound it).
 #[tokio::test]
-async fn absurd_requested_ttl_is_refused_not_a_panic() {
+async fn absurd_requested_ttl_is_refused_or_capped_not_a_panic() {
     let c = cluster().await;
-    let mut req = login_req("admin", ADMIN_PASSWORD, Some(c.next_admin_code()));
-    req.ttl_secs = Some(u64::MAX);
-    let auth = c.auth.clone();
-    let joined = tokio::spawn(async move { auth.login(req, None).await }).await;
-    let result = joined.expect("login panicked on ttl_secs = u64::MAX");
-    assert!(
-        matches!(result, Err(AuthError::BadRequest(_))),
-        "expected BadRequest, got {result:?}"
-    );
+    for ttl_secs in [u64::MAX, 100 * 365 * 24 * 3600] {
+        let mut req = login_req("admin", ADMIN_PASSWORD, Some(c.next_admin_code()));
+        req.ttl_secs = Some(ttl_secs);
+        let auth = c.auth.clone();
+        let joined = tokio::spawn(async move { auth.login(req, None).await }).await;
+        let result = joined.expect("login panicked on a huge ttl_secs");
+        match result {
+            Err(AuthError::BadRequest(_)) => {}
+            Ok(certs) => assert!(
+                certs.valid_before <= c.now() + MAX_SANE_TTL,
+                "ttl_secs = {ttl_secs} gave a certificate valid until {}",
+                certs.valid_before
+            ),
+            Err(other) => panic!("expected BadRequest or a capped certificate, got {other:?}"),
+        }
+    }
 }
 
 #[tokio::test]

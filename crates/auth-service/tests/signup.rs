@@ -49,29 +49,43 @@ async fn invite_sign_up_and_log_in() {
     let tokens = c.auth.list(&admin_socket(), Kind::Token).await.unwrap();
     assert_eq!(tokens.len(), 1);
     let stored = serde_json::to_string(&tokens).unwrap();
-    assert!(!stored.contains(&token), "the token secret is stored: {stored}");
+    assert!(
+        !stored.contains(&token),
+        "the token secret is stored: {stored}"
+    );
     assert_eq!(tokens[0]["spec"]["user"], "bob");
     let expires = time::OffsetDateTime::parse(
         tokens[0]["metadata"]["expires"].as_str().unwrap(),
         &time::format_description::well_known::Rfc3339,
     )
     .unwrap();
-    assert_eq!(expires.unix_timestamp(), (now + Duration::from_secs(3600)).unix_timestamp());
+    assert_eq!(
+        expires.unix_timestamp(),
+        (now + Duration::from_secs(3600)).unix_timestamp()
+    );
 
     // Before sign-up bob cannot log in, and says so like any bad password.
     let msg = assert_err!(
-        c.auth.login(login_req("bob", USER_PASSWORD, None), None).await,
+        c.auth
+            .login(login_req("bob", USER_PASSWORD, None), None)
+            .await,
         InvalidCredentials
     );
     assert_eq!(msg, "invalid username or password");
-    common::assert_failed_login(&c.last_event("user.login", Some("bob")).await, "bob", "no_password");
+    common::assert_failed_login(
+        &c.last_event("user.login", Some("bob")).await,
+        "bob",
+        "no_password",
+    );
 
     // Too short: refused, and the token survives the mistake.
     let msg = assert_err!(c.auth.signup(signup(&token, "short")).await, BadRequest);
     assert!(msg.contains("12"), "{msg}");
     let resp = c.auth.signup(signup(&token, USER_PASSWORD)).await.unwrap();
     assert_eq!(resp.user, "bob");
-    let uri = resp.totp_uri.expect("TOTP is required, so sign-up enrols it");
+    let uri = resp
+        .totp_uri
+        .expect("TOTP is required, so sign-up enrols it");
     assert!(uri.contains("bob"), "{uri}");
     let totp = secret_from_uri(&uri);
 
@@ -80,19 +94,35 @@ async fn invite_sign_up_and_log_in() {
     assert_eq!(changed.success, Some(true));
     assert_eq!(field(&changed, "method"), "signup");
 
-    let user = c.auth.read(&admin_socket(), Kind::User, "bob").await.unwrap();
+    let user = c
+        .auth
+        .read(&admin_socket(), Kind::User, "bob")
+        .await
+        .unwrap();
     assert_eq!(user["spec"]["status"]["has_password"], json!(true));
     assert_eq!(user["spec"]["status"]["has_totp"], json!(true));
 
     // Single use.
-    let msg = assert_err!(c.auth.signup(signup(&token, "another long password")).await, InvalidCredentials);
+    let msg = assert_err!(
+        c.auth.signup(signup(&token, "another long password")).await,
+        InvalidCredentials
+    );
     assert!(msg.starts_with(BAD_TOKEN), "{msg}");
-    assert!(c.auth.list(&admin_socket(), Kind::Token).await.unwrap().is_empty());
+    assert!(
+        c.auth
+            .list(&admin_socket(), Kind::Token)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // The new credentials work.
     let certs = c
         .auth
-        .login(login_req("bob", USER_PASSWORD, Some(c.next_code(&totp))), None)
+        .login(
+            login_req("bob", USER_PASSWORD, Some(c.next_code(&totp))),
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(certs.roles, vec!["access"]);
@@ -102,18 +132,36 @@ async fn invite_sign_up_and_log_in() {
 #[tokio::test]
 async fn unknown_and_expired_tokens_are_refused() {
     let c = cluster().await;
-    let msg = assert_err!(c.auth.signup(signup("00".repeat(32).as_str(), USER_PASSWORD)).await, InvalidCredentials);
+    let msg = assert_err!(
+        c.auth
+            .signup(signup("00".repeat(32).as_str(), USER_PASSWORD))
+            .await,
+        InvalidCredentials
+    );
     assert!(msg.starts_with(BAD_TOKEN), "{msg}");
-    let msg = assert_err!(c.auth.signup(signup("", USER_PASSWORD)).await, InvalidCredentials);
+    let msg = assert_err!(
+        c.auth.signup(signup("", USER_PASSWORD)).await,
+        InvalidCredentials
+    );
     assert!(msg.starts_with(BAD_TOKEN), "{msg}");
 
     let token = c.invite("carol", &["access"], &["carol"]).await;
     c.clock.advance(Duration::from_secs(3600));
-    let msg = assert_err!(c.auth.signup(signup(&token, USER_PASSWORD)).await, InvalidCredentials);
+    let msg = assert_err!(
+        c.auth.signup(signup(&token, USER_PASSWORD)).await,
+        InvalidCredentials
+    );
     assert!(msg.starts_with(BAD_TOKEN), "{msg}");
     c.clock.advance(Duration::from_secs(60));
-    assert_err!(c.auth.signup(signup(&token, USER_PASSWORD)).await, InvalidCredentials);
-    let user = c.auth.read(&admin_socket(), Kind::User, "carol").await.unwrap();
+    assert_err!(
+        c.auth.signup(signup(&token, USER_PASSWORD)).await,
+        InvalidCredentials
+    );
+    let user = c
+        .auth
+        .read(&admin_socket(), Kind::User, "carol")
+        .await
+        .unwrap();
     assert_eq!(user["spec"]["status"]["has_password"], json!(false));
 }
 
@@ -139,7 +187,10 @@ async fn a_join_token_is_not_a_sign_up_token() {
         )
         .await
         .unwrap();
-    assert_err!(c.auth.signup(signup(&secret, USER_PASSWORD)).await, InvalidCredentials);
+    assert_err!(
+        c.auth.signup(signup(&secret, USER_PASSWORD)).await,
+        InvalidCredentials
+    );
 }
 
 #[tokio::test]
@@ -151,13 +202,31 @@ async fn add_user_validates_its_input() {
         traits: Default::default(),
         token_ttl_secs: None,
     };
-    let msg = assert_err!(c.auth.add_user(&admin_socket(), req("dan", &["no-such-role"])).await, BadRequest);
+    let msg = assert_err!(
+        c.auth
+            .add_user(&admin_socket(), req("dan", &["no-such-role"]))
+            .await,
+        BadRequest
+    );
     assert!(msg.contains("no-such-role"), "{msg}");
-    assert_err!(c.auth.add_user(&admin_socket(), req("system:evil", &["access"])).await, BadRequest);
-    assert_err!(c.auth.add_user(&admin_socket(), req("admin", &["access"])).await, Conflict);
+    assert_err!(
+        c.auth
+            .add_user(&admin_socket(), req("system:evil", &["access"]))
+            .await,
+        BadRequest
+    );
+    assert_err!(
+        c.auth
+            .add_user(&admin_socket(), req("admin", &["access"]))
+            .await,
+        Conflict
+    );
     // Nothing was created or announced.
     assert!(c.events("user.create", Some("dan")).await.is_empty());
-    assert_err!(c.auth.read(&admin_socket(), Kind::User, "dan").await, NotFound);
+    assert_err!(
+        c.auth.read(&admin_socket(), Kind::User, "dan").await,
+        NotFound
+    );
 }
 
 #[tokio::test]
@@ -170,14 +239,21 @@ async fn reset_clears_credentials_and_issues_a_new_token() {
     let ev = c.last_event("user.password_change", Some("bob")).await;
     assert_eq!(field(&ev, "method"), "reset");
     assert_eq!(ev.actor.as_ref().unwrap().name, ADMIN_SOCKET_ACTOR);
-    let user = c.auth.read(&admin_socket(), Kind::User, "bob").await.unwrap();
+    let user = c
+        .auth
+        .read(&admin_socket(), Kind::User, "bob")
+        .await
+        .unwrap();
     assert_eq!(user["spec"]["status"]["has_password"], json!(false));
     assert_eq!(user["spec"]["status"]["has_totp"], json!(false));
 
     // The old password and device are gone.
     let msg = assert_err!(
         c.auth
-            .login(login_req("bob", USER_PASSWORD, Some(c.next_code(&old_totp))), None)
+            .login(
+                login_req("bob", USER_PASSWORD, Some(c.next_code(&old_totp))),
+                None
+            )
             .await,
         InvalidCredentials
     );
@@ -193,18 +269,27 @@ async fn reset_clears_credentials_and_issues_a_new_token() {
     assert_ne!(new_totp, old_totp);
     assert_err!(
         c.auth
-            .login(login_req("bob", USER_PASSWORD, Some(c.next_code(&new_totp))), None)
+            .login(
+                login_req("bob", USER_PASSWORD, Some(c.next_code(&new_totp))),
+                None
+            )
             .await,
         InvalidCredentials
     );
     assert_err!(
         c.auth
-            .login(login_req("bob", "a brand new password", Some(c.next_code(&old_totp))), None)
+            .login(
+                login_req("bob", "a brand new password", Some(c.next_code(&old_totp))),
+                None
+            )
             .await,
         InvalidCredentials
     );
     c.auth
-        .login(login_req("bob", "a brand new password", Some(c.next_code(&new_totp))), None)
+        .login(
+            login_req("bob", "a brand new password", Some(c.next_code(&new_totp))),
+            None,
+        )
         .await
         .unwrap();
 }
@@ -214,13 +299,31 @@ async fn reset_unlocks_a_locked_out_user() {
     let c = cluster().await;
     c.signed_up_user("bob", &["access"], &["bob"]).await;
     for _ in 0..5 {
-        let _ = c.auth.login(login_req("bob", "wrong password", None), None).await;
+        let _ = c
+            .auth
+            .login(login_req("bob", "wrong password", None), None)
+            .await;
     }
-    assert_err!(c.auth.login(login_req("bob", USER_PASSWORD, None), None).await, LockedOut);
+    assert_err!(
+        c.auth
+            .login(login_req("bob", USER_PASSWORD, None), None)
+            .await,
+        LockedOut
+    );
     let reset = c.auth.reset_user(&admin_socket(), "bob").await.unwrap();
-    let totp = secret_from_uri(&c.auth.signup(signup(&reset.token, USER_PASSWORD)).await.unwrap().totp_uri.unwrap());
+    let totp = secret_from_uri(
+        &c.auth
+            .signup(signup(&reset.token, USER_PASSWORD))
+            .await
+            .unwrap()
+            .totp_uri
+            .unwrap(),
+    );
     c.auth
-        .login(login_req("bob", USER_PASSWORD, Some(c.next_code(&totp))), None)
+        .login(
+            login_req("bob", USER_PASSWORD, Some(c.next_code(&totp))),
+            None,
+        )
         .await
         .unwrap();
 }
@@ -240,11 +343,16 @@ async fn reset_revokes_earlier_sign_up_tokens() {
     let first = c.invite("bob", &["access"], &["bob"]).await;
     let reset = c.auth.reset_user(&admin_socket(), "bob").await.unwrap();
     let msg = assert_err!(
-        c.auth.signup(signup(&first, "the old link still works")).await,
+        c.auth
+            .signup(signup(&first, "the old link still works"))
+            .await,
         InvalidCredentials
     );
     assert!(msg.starts_with(BAD_TOKEN), "{msg}");
-    c.auth.signup(signup(&reset.token, USER_PASSWORD)).await.unwrap();
+    c.auth
+        .signup(signup(&reset.token, USER_PASSWORD))
+        .await
+        .unwrap();
 }
 
 /// Regression test: deleting a user leaves their sign-up token behind, and
@@ -256,9 +364,15 @@ async fn reset_revokes_earlier_sign_up_tokens() {
 async fn a_sign_up_token_dies_with_its_user() {
     let c = cluster().await;
     let token = c.invite("bob", &["access"], &["bob"]).await;
-    c.auth.remove(&admin_socket(), Kind::User, "bob").await.unwrap();
+    c.auth
+        .remove(&admin_socket(), Kind::User, "bob")
+        .await
+        .unwrap();
 
-    let used = c.auth.signup(signup(&token, "attacker chosen password")).await;
+    let used = c
+        .auth
+        .signup(signup(&token, "attacker chosen password"))
+        .await;
 
     // Whatever the answer, a later "bob" must not get those credentials.
     c.auth
@@ -274,7 +388,10 @@ async fn a_sign_up_token_dies_with_its_user() {
         let totp = secret_from_uri(resp.totp_uri.as_deref().unwrap());
         let login = c
             .auth
-            .login(login_req("bob", "attacker chosen password", Some(c.next_code(&totp))), None)
+            .login(
+                login_req("bob", "attacker chosen password", Some(c.next_code(&totp))),
+                None,
+            )
             .await;
         assert!(
             login.is_err(),
@@ -307,5 +424,8 @@ async fn an_absurd_token_ttl_is_refused_not_a_panic() {
     let result = joined.expect("add_user panicked on token_ttl_secs = u64::MAX");
     assert_err!(result, BadRequest);
     // Refused before anything was created.
-    assert_err!(c.auth.read(&admin_socket(), Kind::User, "ivy").await, NotFound);
+    assert_err!(
+        c.auth.read(&admin_socket(), Kind::User, "ivy").await,
+        NotFound
+    );
 }

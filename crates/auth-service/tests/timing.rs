@@ -44,7 +44,12 @@ async fn unknown_and_known_user_rejections_take_the_same_time() {
 
         let start = real.monotonic();
         let msg = assert_err!(
-            c.auth.login(login_req(&format!("nobody{round}"), "wrong password 123", None), None).await,
+            c.auth
+                .login(
+                    login_req(&format!("nobody{round}"), "wrong password 123", None),
+                    None
+                )
+                .await,
             InvalidCredentials
         );
         unknown.push(real.monotonic() - start);
@@ -52,7 +57,9 @@ async fn unknown_and_known_user_rejections_take_the_same_time() {
 
         let start = real.monotonic();
         let msg = assert_err!(
-            c.auth.login(login_req("admin", "wrong password 123", None), None).await,
+            c.auth
+                .login(login_req("admin", "wrong password 123", None), None)
+                .await,
             InvalidCredentials
         );
         known.push(real.monotonic() - start);
@@ -67,5 +74,8 @@ async fn unknown_and_known_user_rejections_take_the_same_time() {
         "unknown user {unknown:?} vs wrong password {known:?} (ratio {ratio:.2})"
     );
     // Sanity: the production parameters really are being paid for.
-    assert!(known > Duration::from_millis(5), "argon2 was not used: {known:?}");
+    assert!(
+        known > Duration::from_millis(5),
+        "argon2 was not used: {known:?}"
+    );
 }

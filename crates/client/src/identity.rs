@@ -1,7 +1,8 @@
 //! The identity file of `kgctl auth sign`: one text file holding the
 //! private key, the SSH certificate, the X.509 certificate, the host CA and
-//! the proxy address. OpenSSH can use it directly (`ssh -i FILE` finds the
-//! key block; `CertificateFile FILE` the certificate line).
+//! the proxy address. `kgctl -i FILE` and plug-ins read it; for plain
+//! OpenSSH split out the key block and the certificate line (see
+//! docs/quickstart.md).
 
 use keygate_api::{ApiClient, CertsResponse};
 

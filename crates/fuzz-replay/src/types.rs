@@ -50,6 +50,12 @@ pub fn types_json(data: &[u8]) {
         return;
     };
     json_round_trip(&resource);
+    // serde_json writes DEL, most C1 controls and U+FFFE/U+FFFF raw, and
+    // YAML 1.2 forbids them raw, so such JSON text cannot load as YAML
+    // (a known limitation of loading JSON through the YAML parser).
+    if !text.chars().all(yaml_printable) {
+        return;
+    }
     let loaded = must(
         load_documents("fuzz.json", &text),
         "loading a resource from_json accepted",
@@ -126,4 +132,11 @@ fn json_round_trip(resource: &AnyResource) {
     let json = must(resource.to_json(), "to_json of an accepted resource");
     let back = must(AnyResource::from_json(json), "from_json of to_json output");
     check_eq(&back, resource, "JSON round trip");
+}
+
+/// YAML 1.2 `c-printable`: the characters a YAML stream may contain raw.
+fn yaml_printable(c: char) -> bool {
+    matches!(c,
+        '\t' | '\n' | '\r' | ' '..='~' | '\u{85}' | '\u{A0}'..='\u{D7FF}'
+        | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
 }

@@ -147,7 +147,13 @@ async fn run_start(a: StartArgs) -> ExitCode {
     cfg.proxy.ssh_addr = a.ssh_addr.or(cfg.proxy.ssh_addr);
     let admin_password = match &a.admin_password_file {
         Some(p) => match std::fs::read_to_string(p) {
-            Ok(s) => Some(s.trim_end_matches(['\n', '\r']).to_owned()),
+            Ok(s) => {
+                let pw = s.trim_end_matches(['\n', '\r']).to_owned();
+                if let Err(e) = keygate_authn::check_password_policy(&keygate_authn::Password::new(pw.clone())) {
+                    return fail(format!("--admin-password-file {}: {e}", p.display()));
+                }
+                Some(pw)
+            }
             Err(e) => {
                 return fail(format!(
                     "cannot read --admin-password-file {}: {e}",
@@ -218,7 +224,11 @@ async fn run_start(a: StartArgs) -> ExitCode {
         tracing::info!("shutting down");
         token.cancel();
     });
-    running.wait().await;
+    let clean = running.wait().await;
     running.stop().await;
-    ExitCode::SUCCESS
+    if clean {
+        ExitCode::SUCCESS
+    } else {
+        fail("a service stopped unexpectedly; see the log above")
+    }
 }

@@ -93,11 +93,15 @@ impl Running {
         self.shutdown.clone()
     }
 
-    /// Waits until the cluster is stopped (by the token or a task exit).
-    pub async fn wait(&mut self) {
+    /// Waits until the cluster is stopped. Returns false when a service
+    /// stopped on its own (a failure) rather than by the shutdown token.
+    pub async fn wait(&mut self) -> bool {
         tokio::select! {
-            () = self.shutdown.cancelled() => {}
-            _ = self.tasks.join_next() => { self.shutdown.cancel(); }
+            () = self.shutdown.cancelled() => true,
+            _ = self.tasks.join_next() => {
+                self.shutdown.cancel();
+                false
+            }
         }
     }
 

@@ -305,6 +305,11 @@ pub fn allowed_logins(id: &Identity) -> Vec<String> {
         .iter()
         .flat_map(|r| expanded_logins(id, &r.spec.deny))
         .collect();
+    if denied.contains("*") {
+        // `deny.logins: ['*']` denies every login, so the certificate
+        // must carry none (sshd would otherwise accept them).
+        return Vec::new();
+    }
     let allowed: BTreeSet<String> = id
         .roles
         .iter()

@@ -122,6 +122,8 @@ fn load_one(source: &str, offset: u64, doc: &str) -> Result<AnyResource, TypesEr
         Kind::Node => AnyResource::Node(parse(source, offset, doc)?),
         Kind::AuthPreference => AnyResource::AuthPreference(parse(source, offset, doc)?),
     };
+    let mut r = r;
+    r.canonicalize();
     r.validate().map_err(|e| match e {
         TypesError::Invalid { field, message } => TypesError::Invalid {
             field: format!(

@@ -308,7 +308,7 @@ fn default_connector() -> String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum SecondFactor {
-    /// Passwords alone (TOTP still checked when a user enrolled one).
+    /// Passwords alone; enrolled TOTP devices are not asked for.
     Off,
     /// TOTP required.
     #[default]
@@ -382,6 +382,19 @@ impl AnyResource {
         &self.metadata().name
     }
 
+    /// Writes the canonical kind name (`users` → `user`) into the envelope.
+    pub fn canonicalize(&mut self) {
+        let k = self.kind().as_str().to_owned();
+        match self {
+            AnyResource::User(r) => r.kind = k,
+            AnyResource::Role(r) => r.kind = k,
+            AnyResource::Token(r) => r.kind = k,
+            AnyResource::Lock(r) => r.kind = k,
+            AnyResource::Node(r) => r.kind = k,
+            AnyResource::AuthPreference(r) => r.kind = k,
+        }
+    }
+
     /// JSON form (used for storage and the API).
     pub fn to_json(&self) -> Result<serde_json::Value, serde_json::Error> {
         match self {
@@ -413,6 +426,8 @@ impl AnyResource {
                 AnyResource::AuthPreference(serde_json::from_value(v).map_err(err)?)
             }
         };
+        let mut r = r;
+        r.canonicalize();
         r.validate()?;
         Ok(r)
     }

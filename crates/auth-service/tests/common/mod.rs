@@ -159,10 +159,18 @@ pub fn role_json(name: &str, logins: &[&str], options: Value) -> Value {
 }
 
 /// A lock on one user.
-pub fn user_lock_json(name: &str, user: &str, message: &str, expires: Option<OffsetDateTime>) -> Value {
+pub fn user_lock_json(
+    name: &str,
+    user: &str,
+    message: &str,
+    expires: Option<OffsetDateTime>,
+) -> Value {
     let mut metadata = json!({"name": name});
     if let Some(e) = expires {
-        metadata["expires"] = json!(e.format(&time::format_description::well_known::Rfc3339).unwrap());
+        metadata["expires"] = json!(
+            e.format(&time::format_description::well_known::Rfc3339)
+                .unwrap()
+        );
     }
     json!({
         "kind": "lock",
@@ -267,7 +275,11 @@ impl Cluster {
 
     /// Certificates for `user` without a login (what the admin API and the
     /// tests of issuance use).
-    pub async fn issue(&self, user: &str, ttl: Option<Duration>) -> Result<CertsResponse, AuthError> {
+    pub async fn issue(
+        &self,
+        user: &str,
+        ttl: Option<Duration>,
+    ) -> Result<CertsResponse, AuthError> {
         let ctx = IssueContext {
             method: "test",
             ..IssueContext::default()
