@@ -53,7 +53,7 @@ fn summary(r: &AnyResource) -> Vec<String> {
         }
         AnyResource::Lock(l) => vec![
             name,
-            format!("{:?}", l.spec.target),
+            l.spec.target.to_string(),
             l.spec.message.clone().unwrap_or_default(),
         ],
         other => vec![

@@ -131,7 +131,7 @@ pub async fn lock(client: &ApiClient, a: &LockArgs, format: Format) -> Result<()
     let json = AnyResource::Lock(lock.clone()).to_json().map_err(|e| Failure::usage(e.to_string()))?;
     let _: Ack = client.post("/v1/resources", &PutResourceRequest { resource: json.clone(), force: false }).await?;
     match format {
-        Format::Table => out(&format!("Created lock {} on {:?}.\n", lock.metadata.name, lock.spec.target)),
+        Format::Table => out(&format!("Created lock {} on {}.\n", lock.metadata.name, lock.spec.target)),
         f => structured(&json, f).map_err(Failure::usage)?,
     }
     Ok(())

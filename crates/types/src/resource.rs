@@ -226,6 +226,21 @@ pub enum LockTarget {
     Serial(String),
 }
 
+impl fmt::Display for LockTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (k, v) = match self {
+            LockTarget::User(v) => ("user", v),
+            LockTarget::Role(v) => ("role", v),
+            LockTarget::Login(v) => ("login", v),
+            LockTarget::Node(v) => ("node", v),
+            LockTarget::MfaDevice(v) => ("mfa_device", v),
+            LockTarget::AccessRequest(v) => ("access_request", v),
+            LockTarget::Serial(v) => ("serial", v),
+        };
+        write!(f, "{k}={v}")
+    }
+}
+
 // === node ===
 
 /// A server registered with the cluster.
