@@ -125,7 +125,7 @@ impl AuthServer {
                             .map_err(|_| {
                                 AuthError::Unauthenticated("malformed forwarded certificate".into())
                             })?;
-                        self.user_caller(&der, fwd_remote)
+                        self.forwarded_caller(&der, fwd_remote)
                     }
                     None => Ok(Caller::Proxy { remote: fwd_remote }),
                 }
@@ -138,6 +138,26 @@ impl AuthServer {
             Some(SystemRole::Bot) | None => self.user_caller(leaf, remote),
             Some(other) => Err(AuthError::AccessDenied(format!(
                 "a {} identity cannot call this API",
+                other.as_str()
+            ))),
+        }
+    }
+
+    /// The caller behind a certificate the proxy verified and forwarded:
+    /// a user, bot or node — never another proxy or auth. Re-verified here
+    /// against the right CA, since it did not pass through our TLS stack.
+    fn forwarded_caller(&self, der: &[u8], remote: Option<IpAddr>) -> Result<Caller, AuthError> {
+        let id = parse_x509_identity(der)
+            .map_err(|e| AuthError::Unauthenticated(format!("unusable forwarded certificate: {e}")))?;
+        match id.system_role {
+            Some(SystemRole::Node) => {
+                verify_issued_by(der, self.host_ca().x509_cert_der(), self.clock().now())
+                    .map_err(|e| AuthError::Unauthenticated(format!("node certificate: {e}")))?;
+                Ok(Caller::Node { id: id.common_name, remote })
+            }
+            Some(SystemRole::Bot) | None => self.user_caller(der, remote),
+            Some(other) => Err(AuthError::AccessDenied(format!(
+                "a forwarded {} certificate is not accepted",
                 other.as_str()
             ))),
         }

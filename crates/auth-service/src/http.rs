@@ -57,6 +57,7 @@ fn routes() -> Router<AuthServer> {
         .route("/v1/nodes/heartbeat", post(heartbeat))
         .route("/v1/nodes/snapshot", get(node_snapshot))
         .route("/v1/nodes/watch", get(node_watch))
+        .route("/v1/nodes/events", post(node_events))
         .route("/v1/resources", post(put_resource))
         .route("/v1/resources/{kind}", get(list))
         .route("/v1/resources/{kind}/{name}", get(read).delete(remove))
@@ -314,4 +315,16 @@ async fn list_nodes(
 ) -> Res<Vec<NodeInfo>> {
     let c = resolve(&s, (conn, unix, headers))?;
     Ok(Json(s.list_nodes(&c).await?))
+}
+
+async fn node_events(
+    State(s): State<AuthServer>,
+    conn: Option<Extension<ConnInfo>>,
+    unix: Option<Extension<UnixPeer>>,
+    headers: HeaderMap,
+    Json(events): Json<Vec<keygate_audit_model::AuditEvent>>,
+) -> Res<Ack> {
+    let c = resolve(&s, (conn, unix, headers))?;
+    let n = s.node_events(&c, events).await?;
+    Ok(Json(Ack { message: format!("{n} events recorded") }))
 }

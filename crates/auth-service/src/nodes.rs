@@ -337,3 +337,35 @@ fn uuid_v4() -> String {
         h.get(20..32).unwrap_or("")
     )
 }
+
+/// Most events one node may send in one call.
+const MAX_EVENTS_PER_CALL: usize = 1000;
+
+/// Event types a node may report; everything else is refused, so a
+/// compromised node cannot forge admin or login events.
+const NODE_EVENTS: &[&str] = &["session.start", "session.end", "exec", "scp", "port_forward", "auth.failed"];
+
+impl AuthServer {
+    /// `POST /v1/nodes/events`: audit events from a node. Auth stamps the
+    /// node name and cluster from the sender's registration, whatever the
+    /// node wrote there.
+    pub async fn node_events(&self, caller: &Caller, events: Vec<keygate_audit_model::AuditEvent>) -> Result<usize, AuthError> {
+        let reg = self.registration(caller).await?;
+        if events.len() > MAX_EVENTS_PER_CALL {
+            return Err(AuthError::BadRequest(format!("at most {MAX_EVENTS_PER_CALL} events per call")));
+        }
+        let mut n = 0;
+        for mut ev in events {
+            if !NODE_EVENTS.contains(&ev.event.as_str()) {
+                return Err(AuthError::BadRequest(format!("nodes may not report {:?} events", ev.event)));
+            }
+            ev.node = Some(reg.name.clone());
+            ev.cluster = Some(self.cluster().to_owned());
+            ev.fields.insert("node_id".into(), serde_json::Value::from(reg.id.clone()));
+            ev.validate().map_err(|e| AuthError::BadRequest(e.to_string()))?;
+            self.audit(ev).await?;
+            n += 1;
+        }
+        Ok(n)
+    }
+}

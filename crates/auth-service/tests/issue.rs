@@ -277,20 +277,79 @@ async fn max_session_ttl_caps_the_lifetime() {
     );
 }
 
+#[tokio::test]
+async fn the_cluster_caps_user_certificates_when_no_role_does() {
+    let c = cluster().await;
+    let now = c.now();
+    // No built-in role sets max_session_ttl; the cluster cap is 30 h.
+    let certs = c.issue("admin", Some(48 * HOUR)).await.unwrap();
+    assert_eq!(certs.valid_before, now + 30 * HOUR);
+    let mut req = common::login_req("admin", common::ADMIN_PASSWORD, Some(c.next_admin_code()));
+    req.ttl_secs = Some(365 * 24 * 3600);
+    let certs = c.auth.login(req, None).await.unwrap();
+    assert_eq!(certs.valid_before, c.now() + 30 * HOUR);
+    assert_eq!(
+        field(
+            &c.last_event("cert.create", Some("admin")).await,
+            "ttl_secs"
+        ),
+        &json!(30 * 3600)
+    );
+    let renewed = c
+        .auth
+        .renew(&user("admin"), &pubkey(), Some(100 * HOUR))
+        .await
+        .unwrap();
+    assert_eq!(renewed.valid_before, c.now() + 30 * HOUR);
+}
+
+#[tokio::test]
+async fn a_lock_on_the_admin_role_does_not_lock_out_the_admin_socket() {
+    let c = cluster().await;
+    let socket = admin_socket();
+    c.auth
+        .put(
+            &socket,
+            json!({"kind": "lock", "version": "v1", "metadata": {"name": "freeze-admins"},
+                   "spec": {"target": {"role": "admin"}, "message": "incident"}}),
+            false,
+        )
+        .await
+        .unwrap();
+    // Users holding the role are locked out, certificates and admin calls.
+    let msg = assert_err!(c.issue("admin", None).await, AccessDenied);
+    assert!(msg.contains("incident"), "{msg}");
+    assert_err!(c.auth.list(&user("admin"), Kind::Role).await, AccessDenied);
+    // The operator on the auth host can still undo it.
+    c.auth.list(&socket, Kind::Lock).await.unwrap();
+    c.auth
+        .remove(&socket, Kind::Lock, "freeze-admins")
+        .await
+        .unwrap();
+    c.issue("admin", None).await.unwrap();
+}
+
 /// Regression test: `sign_for` clamps the lifetime to at least one minute
 /// *after* applying the role's `max_session_ttl`, so a role that allows
 /// 30 s gets certificates valid for 60 s — longer than the role permits.
+/// Either fix is fine: refuse such a role when it is written, or refuse to
+/// issue under it, saying why.
 #[tokio::test]
 async fn a_role_max_session_ttl_under_a_minute_is_never_exceeded() {
     let c = cluster().await;
-    c.auth
+    let put = c
+        .auth
         .put(
             &admin_socket(),
             role_json("tiny", &["erin"], json!({"max_session_ttl": "30s"})),
             false,
         )
-        .await
-        .unwrap();
+        .await;
+    if let Err(e) = put {
+        let msg = assert_err!(Err::<(), _>(e), BadRequest);
+        assert!(msg.contains("max_session_ttl"), "{msg}");
+        return;
+    }
     c.invite("erin", &["tiny"], &["erin"]).await;
     let now = c.now();
     match c.issue("erin", None).await {

@@ -419,12 +419,11 @@ async fn nineteen_failures_from_one_source_do_not_lock_it() {
         .unwrap();
 }
 
-/// Regression test for user enumeration through lockout: the auth service
-/// persists failure records only for existing users, so after five wrong
-/// passwords a real name answers "too many failed logins" while an unknown
-/// name still answers "invalid username or password". `keygate-authn`'s
-/// lockout docs require records keyed by the *presented* name for exactly
-/// this reason.
+/// Regression test for user enumeration through lockout: failure records
+/// used to be kept only for existing users, so after five wrong passwords a
+/// real name answered "too many failed logins" while an unknown name still
+/// answered "invalid username or password" (`keygate-authn`'s lockout docs
+/// require records keyed by the *presented* name for exactly this reason).
 #[tokio::test]
 async fn lockout_does_not_reveal_which_user_names_exist() {
     let c = cluster().await;

@@ -18,7 +18,7 @@ pub use agent::add_to_agent;
 pub use connect::connect_node;
 pub use identity::{IdentityFile, parse_identity_file};
 pub use key::ClientKey;
-pub use profile::{Home, Profile};
+pub use profile::{Home, Profile, write_private};
 pub use trust::{TrustError, anonymous_client, authenticated_client, fetch_ca};
 
 use thiserror::Error;

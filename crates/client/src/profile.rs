@@ -61,6 +61,11 @@ pub(crate) fn write_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), 
     std::fs::rename(&tmp, path).map_err(|e| io("replace", path, e))
 }
 
+/// Writes a secret file (mode 0600) atomically.
+pub fn write_private(path: &Path, contents: &[u8]) -> Result<(), ClientError> {
+    write_file(path, contents, 0o600)
+}
+
 impl Home {
     /// `KEYGATE_HOME`, else `~/.keygate`.
     pub fn from_env() -> Self {

@@ -255,7 +255,7 @@ pub async fn start(opts: StartOptions) -> Result<Running, StartError> {
     let public_tls = keygate_tls::server_config(
         proxy_chain.clone(),
         proxy_key.clone_key(),
-        ClientAuth::Optional(vec![user_ca]),
+        ClientAuth::Optional(vec![user_ca, host_ca.clone()]),
     )
     .map_err(|e| state_err("proxy TLS")(e.to_string()))?;
     let to_auth_tls = keygate_tls::client_config(&[host_ca], Some((proxy_chain, proxy_key)))
