@@ -10,10 +10,12 @@
 #![forbid(unsafe_code)]
 
 mod cache;
+mod decide;
 mod events;
 mod identity;
 
 pub use cache::{PolicyCache, Snapshot};
+pub use decide::{CertFacts, Grant, decide};
 pub use events::EventUploader;
 pub use identity::{IdentityStore, LoadedIdentity, spki_b64};
 
