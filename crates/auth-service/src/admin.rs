@@ -221,8 +221,23 @@ impl AuthServer {
         if kind == Kind::User {
             self.repo().backend.delete(&local_auth_key(name)).await?;
             self.repo().backend.delete(&failures_key(name)).await?;
+            self.revoke_signup_tokens(name).await?;
         }
         self.audit_change(caller, kind, name, "delete").await
+    }
+
+    /// Deletes every sign-up token issued for `user`: after a reset or a
+    /// removal, earlier invitations must stop working.
+    async fn revoke_signup_tokens(&self, user: &str) -> Result<(), AuthError> {
+        for r in self.repo().list_resources(Kind::Token).await? {
+            if let AnyResource::Token(t) = r
+                && t.spec.roles.iter().any(|role| role == "signup")
+                && t.spec.user.as_ref().is_some_and(|u| u.as_str() == user)
+            {
+                self.repo().delete_resource(Kind::Token, t.name()).await?;
+            }
+        }
+        Ok(())
     }
 
     async fn audit_change(
@@ -287,12 +302,14 @@ impl AuthServer {
         );
         let any = AnyResource::User(user);
         any.validate()?;
-        self.repo().put_resource(&any, Some(0)).await?;
-        self.audit_change(caller, Kind::User, &req.name, "create")
-            .await?;
         let ttl = req
             .token_ttl_secs
             .map_or(SIGNUP_TOKEN_TTL, Duration::from_secs);
+        // Refuse an unusable lifetime before anything is created.
+        self.expiry(ttl)?;
+        self.repo().put_resource(&any, Some(0)).await?;
+        self.audit_change(caller, Kind::User, &req.name, "create")
+            .await?;
         self.create_signup_token(&req.name, ttl).await
     }
 
@@ -307,6 +324,7 @@ impl AuthServer {
             .ok_or_else(|| AuthError::NotFound(format!("user {name:?} not found")))?;
         self.repo().backend.delete(&local_auth_key(name)).await?;
         self.repo().backend.delete(&failures_key(name)).await?;
+        self.revoke_signup_tokens(name).await?;
         user.spec.status = Default::default();
         self.repo()
             .put_resource(&AnyResource::User(user), None)

@@ -128,8 +128,14 @@ impl AuthServer {
         let ttl = options
             .max_session_ttl
             .map_or(wanted, |max| wanted.min(max))
-            .min(cluster_cap)
-            .max(MIN_TTL);
+            .min(cluster_cap);
+        // Rounding up to the minimum would outlive what a role allows.
+        if ttl < MIN_TTL {
+            return Err(AuthError::AccessDenied(format!(
+                "your roles' max_session_ttl ({}s) is below the 1m minimum certificate lifetime; ask an admin to raise it",
+                ttl.as_secs()
+            )));
+        }
         let now = self.clock().now();
         let valid_after = now - BACKDATE;
         let valid_before = self.expiry(ttl)?;

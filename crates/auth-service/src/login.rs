@@ -297,6 +297,11 @@ impl AuthServer {
             return Err(bad_token());
         }
         let user = token.spec.user.clone().ok_or_else(bad_token)?;
+        // A token outliving its user must not write credentials that a
+        // later user of the same name would inherit.
+        if self.repo().get_user(user.as_str()).await?.is_none() {
+            return Err(bad_token());
+        }
         let password = Password::new(req.password);
         check_password_policy(&password).map_err(|e| AuthError::BadRequest(e.to_string()))?;
         let params = self.opts().argon2;
