@@ -136,9 +136,13 @@ impl AuthServer {
                 ttl.as_secs()
             )));
         }
-        let now = self.clock().now();
+        // Certificates carry whole seconds; so does what we report.
+        let now = self.clock().now().replace_nanosecond(0).unwrap_or(self.clock().now());
         let valid_after = now - BACKDATE;
-        let valid_before = self.expiry(ttl)?;
+        let valid_before = time::Duration::try_from(ttl)
+            .ok()
+            .and_then(|d| now.checked_add(d))
+            .ok_or_else(|| AuthError::BadRequest(format!("a lifetime of {}s is out of range", ttl.as_secs())))?;
         let mut principals = allowed_logins(identity);
         principals.push(INTERNAL_PRINCIPAL.to_owned());
         let roles: Vec<String> = identity

@@ -253,7 +253,8 @@ impl AuthServer {
         self.audit(ev).await?;
         Err(match reason {
             RejectReason::Locked { until } => AuthError::LockedOut(format!(
-                "too many failed logins: try again after {until} or ask an admin to run kgctl users reset"
+                "too many failed logins: try again after {} or ask an admin to run kgctl users reset",
+                until.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
             )),
             other => AuthError::InvalidCredentials(other.public_message().to_owned()),
         })

@@ -190,11 +190,8 @@ impl TunnelClient {
             () = shutdown.cancelled() => return Ok(()),
         };
         let stop = shutdown.child_token();
-        let conn = yamux::Connection::new(
-            tls.compat(),
-            mux::config(MAX_STREAMS),
-            yamux::Mode::Client,
-        );
+        let conn =
+            yamux::Connection::new(tls.compat(), mux::config(MAX_STREAMS), yamux::Mode::Client);
         let (opener, requests) = mux::opener();
         let handler = Arc::clone(on_stream);
         let on_inbound = move |s: yamux::Stream| {

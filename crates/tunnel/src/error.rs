@@ -28,7 +28,9 @@ pub enum TunnelError {
         limit: usize,
     },
     /// The proxy already holds as many tunnels as allowed.
-    #[error("this proxy already holds {limit} tunnels; refusing node {node_id:?} (raise max_tunnels)")]
+    #[error(
+        "this proxy already holds {limit} tunnels; refusing node {node_id:?} (raise max_tunnels)"
+    )]
     TooManyTunnels {
         /// The node refused.
         node_id: String,
@@ -65,7 +67,9 @@ pub enum TunnelError {
 
     // === network and configuration ===
     /// The TCP connection to the proxy could not be made.
-    #[error("could not connect to the proxy at {addr}: {source}; check the address and that the proxy is up")]
+    #[error(
+        "could not connect to the proxy at {addr}: {source}; check the address and that the proxy is up"
+    )]
     Connect {
         /// The proxy address dialed.
         addr: String,
@@ -73,7 +77,9 @@ pub enum TunnelError {
         source: io::Error,
     },
     /// The TLS handshake failed (untrusted certificate, wrong name, refused client cert…).
-    #[error("TLS handshake with {addr} failed: {source}; check the CA pin/host CA and the node certificate")]
+    #[error(
+        "TLS handshake with {addr} failed: {source}; check the CA pin/host CA and the node certificate"
+    )]
     Tls {
         /// The peer address.
         addr: String,

@@ -49,9 +49,8 @@ pub(crate) fn leaf<'a>(
 }
 
 fn identity_with_role(cert_der: &[u8], want: SystemRole) -> Result<X509Identity, TunnelError> {
-    let id = parse_x509_identity(cert_der).map_err(|e| {
-        TunnelError::PeerIdentity(format!("not a Keygate certificate: {e}"))
-    })?;
+    let id = parse_x509_identity(cert_der)
+        .map_err(|e| TunnelError::PeerIdentity(format!("not a Keygate certificate: {e}")))?;
     match id.system_role {
         Some(role) if role == want => Ok(id),
         Some(role) => Err(TunnelError::PeerIdentity(format!(

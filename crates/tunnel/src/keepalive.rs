@@ -20,7 +20,11 @@ const PONG: u8 = b'P';
 
 /// Node side: ping every `ka.interval` and wait at most `ka.timeout` for
 /// each answer; `on_alive` runs after every answer. Returns why it stopped.
-pub(crate) async fn ping<S>(mut control: S, ka: Keepalive, mut on_alive: impl FnMut()) -> TunnelError
+pub(crate) async fn ping<S>(
+    mut control: S,
+    ka: Keepalive,
+    mut on_alive: impl FnMut(),
+) -> TunnelError
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {

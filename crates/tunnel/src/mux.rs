@@ -58,8 +58,9 @@ impl Opener {
             let (reply, answer) = oneshot::channel();
             self.tx.send(reply).await.map_err(|_| TunnelError::Closed)?;
             let mut stream = answer.await.map_err(|_| TunnelError::Closed)??;
-            // An empty write sends a data frame with no body and the SYN flag.
-            stream.write(&[]).await?;
+            // An empty write sends a data frame with no body and the SYN
+            // flag (`write_all` would skip it); there is no amount to check.
+            let _empty: usize = stream.write(&[]).await?;
             Ok(stream)
         };
         tokio::time::timeout(OPEN_TIMEOUT, work)
@@ -96,16 +97,10 @@ where
         if cancelled.as_mut().poll(cx).is_ready() {
             return Poll::Ready(None);
         }
-        // Inbound first: this also reads frames and lets yamux forget
-        // dropped streams before we open new ones.
-        loop {
-            match conn.poll_next_inbound(cx) {
-                Poll::Ready(Some(Ok(stream))) => on_inbound(stream),
-                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
-                Poll::Ready(None) => return Poll::Ready(Some(Ok(()))),
-                Poll::Pending => break,
-            }
-        }
+        // Outbound before inbound: yamux registers a new stream's command
+        // channel without polling it, and only `poll_next_inbound` polls
+        // (and so subscribes to) it. The other order would leave the new
+        // stream's first frame unsent until some unrelated wake-up.
         loop {
             let reply = match waiting.take() {
                 Some(reply) => reply,
@@ -133,7 +128,14 @@ where
                 }
             }
         }
-        Poll::Pending
+        loop {
+            match conn.poll_next_inbound(cx) {
+                Poll::Ready(Some(Ok(stream))) => on_inbound(stream),
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
+                Poll::Ready(None) => return Poll::Ready(Some(Ok(()))),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
     })
     .await;
     match outcome {

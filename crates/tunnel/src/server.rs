@@ -218,8 +218,7 @@ impl TunnelServer {
                 return;
             }
         };
-        let node_id = match leaf(tls.get_ref().1.peer_certificates()).and_then(node_id_from_cert)
-        {
+        let node_id = match leaf(tls.get_ref().1.peer_certificates()).and_then(node_id_from_cert) {
             Ok(id) => id,
             Err(e) => {
                 tracing::warn!(%remote, "refusing tunnel: {e}");
@@ -262,7 +261,8 @@ impl TunnelServer {
             streams: Arc::new(Semaphore::new(limit)),
             stop: stop.clone(),
         };
-        self.shared.register(node_id, entry, self.limits.tunnels())?;
+        self.shared
+            .register(node_id, entry, self.limits.tunnels())?;
         // Removes the entry however this future ends (even if dropped).
         let _registered = Registered {
             shared: &self.shared,
@@ -274,11 +274,8 @@ impl TunnelServer {
         // and refusing a stream there would kill the whole session: give it
         // headroom above our own limit (plus the keepalive stream).
         let yamux_streams = limit.saturating_mul(2).saturating_add(8);
-        let conn = yamux::Connection::new(
-            io.compat(),
-            mux::config(yamux_streams),
-            yamux::Mode::Server,
-        );
+        let conn =
+            yamux::Connection::new(io.compat(), mux::config(yamux_streams), yamux::Mode::Server);
         let (control_tx, control_rx) = oneshot::channel();
         let mut control_tx = Some(control_tx);
         let on_inbound = move |s: yamux::Stream| match control_tx.take() {

@@ -23,7 +23,11 @@ async fn fifty_concurrent_streams_echo_one_mib_each_byte_exact() {
     let pki = Pki::new();
     let srv = start_server(TunnelServer::new(Limits::default()), pki.proxy_tls()).await;
     let node = run_client(
-        client(srv.addr, pki.client_tls(pki.node("node-1")), Backoff::default()),
+        client(
+            srv.addr,
+            pki.client_tls(pki.node("node-1")),
+            Backoff::default(),
+        ),
         echo,
     );
     wait_registered(&srv.server, "node-1", WAIT).await;
@@ -57,7 +61,11 @@ async fn the_node_can_speak_first_and_both_directions_carry_distinct_data() {
     // Like an SSH server: speak first, then answer what the proxy sent
     // (reversed, so an echo bug cannot pass).
     let node = run_client(
-        client(srv.addr, pki.client_tls(pki.node("node-1")), Backoff::default()),
+        client(
+            srv.addr,
+            pki.client_tls(pki.node("node-1")),
+            Backoff::default(),
+        ),
         move |mut s| {
             let data = node_data.clone();
             async move {
@@ -95,7 +103,11 @@ async fn dial_to_an_unknown_node_fails_at_once() {
     let pki = Pki::new();
     let srv = start_server(TunnelServer::new(Limits::default()), pki.proxy_tls()).await;
     let node = run_client(
-        client(srv.addr, pki.client_tls(pki.node("node-1")), Backoff::default()),
+        client(
+            srv.addr,
+            pki.client_tls(pki.node("node-1")),
+            Backoff::default(),
+        ),
         echo,
     );
     wait_registered(&srv.server, "node-1", WAIT).await;
@@ -125,7 +137,11 @@ async fn streams_per_tunnel_are_limited_and_released_on_drop() {
     };
     let srv = start_server(TunnelServer::new(limits), pki.proxy_tls()).await;
     let _node = run_client(
-        client(srv.addr, pki.client_tls(pki.node("node-1")), Backoff::default()),
+        client(
+            srv.addr,
+            pki.client_tls(pki.node("node-1")),
+            Backoff::default(),
+        ),
         echo,
     );
     wait_registered(&srv.server, "node-1", WAIT).await;
@@ -172,11 +188,21 @@ async fn tunnels_are_limited_but_a_reconnect_replaces_its_own() {
 
     // A second node does not fit.
     let other = run_client(
-        client(srv.addr, pki.client_tls(pki.node("node-2")), Backoff::default()),
+        client(
+            srv.addr,
+            pki.client_tls(pki.node("node-2")),
+            Backoff::default(),
+        ),
         echo,
     );
     wait_state(&other.client, WAIT, |s| {
-        matches!(s, keygate_tunnel::TunnelState::Disconnected { last_error: Some(_), .. })
+        matches!(
+            s,
+            keygate_tunnel::TunnelState::Disconnected {
+                last_error: Some(_),
+                ..
+            }
+        )
     })
     .await;
     assert_eq!(srv.server.connected(), vec!["node-1".to_owned()]);
@@ -185,7 +211,11 @@ async fn tunnels_are_limited_but_a_reconnect_replaces_its_own() {
 
     // The same node again (a reconnect) replaces the first tunnel.
     let second = run_client(
-        client(srv.addr, pki.client_tls(pki.node("node-1")), Backoff::default()),
+        client(
+            srv.addr,
+            pki.client_tls(pki.node("node-1")),
+            Backoff::default(),
+        ),
         |mut s| async move {
             let _ = s.write_all(b"second").await;
             let _ = s.shutdown().await;
@@ -198,4 +228,82 @@ async fn tunnels_are_limited_but_a_reconnect_replaces_its_own() {
     let mut got = Vec::new();
     s.read_to_end(&mut got).await.unwrap();
     assert_eq!(got, b"second");
+}
+
+/// Regression: yamux subscribes to a new outbound stream's frames only on
+/// the next poll of the session, so a stream opened on an idle tunnel sat
+/// unannounced until the next keepalive (5 s) woke the driver.
+#[tokio::test]
+async fn streams_open_promptly_on_an_idle_tunnel() {
+    let pki = Pki::new();
+    let srv = start_server(TunnelServer::new(Limits::default()), pki.proxy_tls()).await;
+    let _node = run_client(
+        client(
+            srv.addr,
+            pki.client_tls(pki.node("node-1")),
+            Backoff::default(),
+        ),
+        echo,
+    );
+    wait_registered(&srv.server, "node-1", WAIT).await;
+    wait_state(&_node.client, WAIT, |s| s.is_connected()).await;
+    let twenty = async {
+        for i in 0..20u8 {
+            assert_eq!(echo_round_trip(&srv.server, "node-1", &[i]).await, [i]);
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(3), twenty)
+        .await
+        .expect("round trips on an idle tunnel stalled");
+}
+
+#[tokio::test]
+async fn handed_in_connections_are_served_and_shutdown_closes_them() {
+    use std::sync::Arc;
+
+    use keygate_tunnel::{TUNNEL_ALPN, node_id_from_cert};
+    use tokio_rustls::TlsAcceptor;
+
+    let pki = Pki::new();
+    let server = TunnelServer::new(Limits::default());
+    // The caller terminates TLS itself (as a shared, ALPN-routed port would).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut cfg = (*pki.proxy_tls()).clone();
+    cfg.alpn_protocols = vec![TUNNEL_ALPN.to_vec()];
+    let acceptor = TlsAcceptor::from(Arc::new(cfg));
+    let accepting = tokio::spawn({
+        let server = server.clone();
+        async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    continue;
+                };
+                let leaf = tls.get_ref().1.peer_certificates().unwrap()[0].clone();
+                let node_id = node_id_from_cert(&leaf).unwrap();
+                let server = server.clone();
+                tokio::spawn(async move { server.handle_connection(tls, node_id).await });
+            }
+        }
+    });
+    let slow = Backoff {
+        initial: Duration::from_secs(60),
+        max: Duration::from_secs(60),
+    };
+    let node = run_client(client(addr, pki.client_tls(pki.node("node-9")), slow), echo);
+    wait_registered(&server, "node-9", WAIT).await;
+    assert!(echo_round_trip(&server, "node-9", b"handed in").await == b"handed in");
+
+    server.shutdown();
+    let mut rx = server.subscribe();
+    tokio::time::timeout(WAIT, rx.wait_for(Vec::is_empty))
+        .await
+        .expect("shutdown left the tunnel registered")
+        .unwrap();
+    wait_state(&node.client, WAIT, |s| !s.is_connected()).await;
+    assert!(matches!(
+        server.dial("node-9").await,
+        Err(TunnelError::NotConnected(_))
+    ));
+    accepting.abort();
 }

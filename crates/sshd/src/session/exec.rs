@@ -96,7 +96,8 @@ pub(crate) fn start(spec: StartSpec<'_>) -> Result<Running> {
         Kind::Sftp(_) => None,
         _ => spec.pty,
     };
-    let pair = pty_req.map(pty::open).transpose()?;
+    let owner = user.switch.then_some((user.uid, user.gid));
+    let pair = pty_req.map(|r| pty::open(r, owner)).transpose()?;
     let environment = env::build(&EnvContext {
         user,
         session_id: &spec.conn.id,

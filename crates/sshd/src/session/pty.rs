@@ -8,6 +8,8 @@ use std::os::unix::fs::OpenOptionsExt;
 
 use nix::fcntl::OFlag;
 use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
+use nix::sys::stat::{Mode, fchmod};
+use nix::unistd::{Gid, Group, Uid, fchown};
 use nix::sys::termios::{
     ControlFlags, InputFlags, LocalFlags, OutputFlags, SetArg, SpecialCharacterIndices as Cc,
     Termios, tcgetattr, tcsetattr,
@@ -78,8 +80,10 @@ pub(crate) struct PtyPair {
     pub tty_name: String,
 }
 
-/// Opens a PTY with the requested modes and size.
-pub(crate) fn open(req: &PtyRequest) -> Result<PtyPair> {
+/// Opens a PTY with the requested modes and size. With `owner`, the
+/// terminal is handed to that user (group `tty`, mode 0620), as login
+/// terminals are, so the user's programs own their terminal.
+pub(crate) fn open(req: &PtyRequest, owner: Option<(Uid, Gid)>) -> Result<PtyPair> {
     // CLOEXEC at creation: other sessions' children forked meanwhile must
     // not inherit this terminal (it would keep it open after our child
     // exits). NONBLOCK for the async reactor.
@@ -99,6 +103,11 @@ pub(crate) fn open(req: &PtyRequest) -> Result<PtyPair> {
         .open(&tty_name)
         .map_err(SshdError::io(format!("open {tty_name}")))?
         .into();
+    if let Some((uid, gid)) = owner {
+        let tty_group = Group::from_name("tty").ok().flatten().map_or(gid, |g| g.gid);
+        fchown(&slave, Some(uid), Some(tty_group)).map_err(SshdError::sys("chown the PTY"))?;
+        fchmod(&slave, Mode::from_bits_truncate(0o620)).map_err(SshdError::sys("chmod the PTY"))?;
+    }
     let mut termios = tcgetattr(&slave).map_err(SshdError::sys("tcgetattr"))?;
     apply_modes(&mut termios, &req.modes);
     tcsetattr(&slave, SetArg::TCSANOW, &termios).map_err(SshdError::sys("tcsetattr"))?;
@@ -301,7 +310,7 @@ mod tests {
             size: WindowSize::clamp(100, 30, 0, 0),
             modes: vec![(Pty::ECHO, 0), (Pty::VINTR, 3), (Pty::CS8, 1), (Pty::TTY_OP_ISPEED, 38400)],
         };
-        let pair = open(&req).unwrap();
+        let pair = open(&req, None).unwrap();
         assert!(pair.tty_name.starts_with("/dev/pts/"), "{}", pair.tty_name);
         let t = tcgetattr(&pair.slave).unwrap();
         assert!(!t.local_flags.contains(LocalFlags::ECHO));

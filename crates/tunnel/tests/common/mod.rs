@@ -58,7 +58,11 @@ impl Pki {
             .sign_x509_service(&X509ServiceRequest {
                 key: ServiceKey::GenerateP256,
                 common_name: cn.into(),
-                dns_names: if local { vec!["localhost".into()] } else { vec![] },
+                dns_names: if local {
+                    vec!["localhost".into()]
+                } else {
+                    vec![]
+                },
                 ip_addresses: if local {
                     vec![IpAddr::V4(Ipv4Addr::LOCALHOST)]
                 } else {
@@ -142,7 +146,11 @@ pub async fn start_server(server: TunnelServer, tls: Arc<ServerConfig>) -> Runni
     serve_on(server, listener, tls)
 }
 
-pub fn serve_on(server: TunnelServer, listener: TcpListener, tls: Arc<ServerConfig>) -> RunningServer {
+pub fn serve_on(
+    server: TunnelServer,
+    listener: TcpListener,
+    tls: Arc<ServerConfig>,
+) -> RunningServer {
     let addr = listener.local_addr().unwrap();
     let stop = CancellationToken::new();
     let task = tokio::spawn({
@@ -207,11 +215,20 @@ pub async fn wait_registered(server: &TunnelServer, node: &str, within: Duration
 }
 
 /// Waits until the client's state satisfies `f`.
-pub async fn wait_state(client: &TunnelClient, within: Duration, f: impl Fn(&TunnelState) -> bool) -> TunnelState {
+pub async fn wait_state(
+    client: &TunnelClient,
+    within: Duration,
+    f: impl Fn(&TunnelState) -> bool,
+) -> TunnelState {
     let mut rx = client.state();
     let s = tokio::time::timeout(within, rx.wait_for(|s| f(s)))
         .await
-        .unwrap_or_else(|_| panic!("state not reached within {within:?}: {:?}", *client.state().borrow()))
+        .unwrap_or_else(|_| {
+            panic!(
+                "state not reached within {within:?}: {:?}",
+                *client.state().borrow()
+            )
+        })
         .unwrap();
     s.clone()
 }
