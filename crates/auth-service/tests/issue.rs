@@ -233,27 +233,27 @@ async fn max_session_ttl_caps_the_lifetime() {
 
     // Asked for 12 h, the shortest role allows 1 h.
     let certs = c.issue("erin", Some(12 * HOUR)).await.unwrap();
-    assert_eq!(certs.valid_before, now + HOUR);
+    assert_eq!(certs.valid_before, whole(now) + HOUR);
     assert_eq!(
         field(&c.last_event("cert.create", Some("erin")).await, "ttl_secs"),
         &json!(3600)
     );
     // The default (12 h) is capped the same way.
     let certs = c.issue("erin", None).await.unwrap();
-    assert_eq!(certs.valid_before, now + HOUR);
+    assert_eq!(certs.valid_before, whole(now) + HOUR);
     // Shorter requests are honoured.
     let certs = c
         .issue("erin", Some(Duration::from_secs(600)))
         .await
         .unwrap();
-    assert_eq!(certs.valid_before, now + Duration::from_secs(600));
+    assert_eq!(certs.valid_before, whole(now) + Duration::from_secs(600));
     // Renewal obeys the cap too.
     let renewed = c
         .auth
         .renew(&user("erin"), &pubkey(), Some(24 * HOUR))
         .await
         .unwrap();
-    assert_eq!(renewed.valid_before, now + HOUR);
+    assert_eq!(renewed.valid_before, whole(now) + HOUR);
 
     // Less than a minute is refused, whatever the roles.
     for short in [
@@ -273,7 +273,7 @@ async fn max_session_ttl_caps_the_lifetime() {
             .await
             .unwrap()
             .valid_before,
-        c.now() + Duration::from_secs(60)
+        whole(c.now()) + Duration::from_secs(60)
     );
 }
 
@@ -283,11 +283,11 @@ async fn the_cluster_caps_user_certificates_when_no_role_does() {
     let now = c.now();
     // No built-in role sets max_session_ttl; the cluster cap is 30 h.
     let certs = c.issue("admin", Some(48 * HOUR)).await.unwrap();
-    assert_eq!(certs.valid_before, now + 30 * HOUR);
+    assert_eq!(certs.valid_before, whole(now) + 30 * HOUR);
     let mut req = common::login_req("admin", common::ADMIN_PASSWORD, Some(c.next_admin_code()));
     req.ttl_secs = Some(365 * 24 * 3600);
     let certs = c.auth.login(req, None).await.unwrap();
-    assert_eq!(certs.valid_before, c.now() + 30 * HOUR);
+    assert_eq!(certs.valid_before, whole(c.now()) + 30 * HOUR);
     assert_eq!(
         field(
             &c.last_event("cert.create", Some("admin")).await,
@@ -300,7 +300,7 @@ async fn the_cluster_caps_user_certificates_when_no_role_does() {
         .renew(&user("admin"), &pubkey(), Some(100 * HOUR))
         .await
         .unwrap();
-    assert_eq!(renewed.valid_before, c.now() + 30 * HOUR);
+    assert_eq!(renewed.valid_before, whole(c.now()) + 30 * HOUR);
 }
 
 #[tokio::test]
@@ -401,7 +401,7 @@ async fn admin_sign_issues_for_others_with_the_actor_recorded() {
         .await
         .unwrap();
     assert_eq!(certs.user, "bot-ci");
-    assert_eq!(certs.valid_before, c.now() + 7 * 24 * HOUR);
+    assert_eq!(certs.valid_before, whole(c.now()) + 7 * 24 * HOUR);
     let ev = c.last_event("cert.create", Some("bot-ci")).await;
     assert_eq!(field(&ev, "method"), "admin");
     assert_eq!(ev.actor.as_ref().unwrap().name, common::ADMIN_SOCKET_ACTOR);
@@ -434,4 +434,9 @@ async fn admin_sign_issues_for_others_with_the_actor_recorded() {
             .await,
         AccessDenied
     );
+}
+
+/// Certificates carry whole seconds; so does `valid_before`.
+fn whole(t: time::OffsetDateTime) -> time::OffsetDateTime {
+    t.replace_nanosecond(0).unwrap()
 }

@@ -43,7 +43,7 @@ async fn password_and_totp_login_issues_certs_and_audits() {
         vec![ADMIN_LOGIN.to_owned(), "-keygate-internal".to_owned()],
         "logins come from the user's traits, plus the internal principal"
     );
-    assert_eq!(certs.valid_before, now + TWELVE_HOURS);
+    assert_eq!(certs.valid_before, whole(now) + TWELVE_HOURS);
 
     // The SSH certificate itself says the same, for the key we sent.
     let ssh = Certificate::from_openssh(&certs.ssh_cert).unwrap();
@@ -487,4 +487,9 @@ async fn login_with_a_bad_public_key_is_a_bad_request() {
     let msg = assert_err!(c.auth.login(req, None).await, BadRequest);
     assert!(msg.contains("public key"), "{msg}");
     assert!(c.events("cert.create", None).await.is_empty());
+}
+
+/// Certificates carry whole seconds; so does `valid_before`.
+fn whole(t: time::OffsetDateTime) -> time::OffsetDateTime {
+    t.replace_nanosecond(0).unwrap()
 }
