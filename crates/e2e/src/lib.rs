@@ -61,6 +61,7 @@ impl Daemon {
     pub fn start(data_dir: &Path, extra: &[&str]) -> Result<Daemon, String> {
         let web = keygate_testkit::free_port().map_err(|e| e.to_string())?;
         let auth = keygate_testkit::free_port().map_err(|e| e.to_string())?;
+        let tunnel = keygate_testkit::free_port().map_err(|e| e.to_string())?;
         let log = data_dir.with_extension(format!("{web}.log"));
         let err = std::fs::File::create(&log).map_err(|e| e.to_string())?;
         let mut child = Command::new(bin("keygate"))
@@ -71,6 +72,8 @@ impl Daemon {
             .arg(format!("127.0.0.1:{web}"))
             .arg("--auth-addr")
             .arg(format!("127.0.0.1:{auth}"))
+            .arg("--tunnel-addr")
+            .arg(format!("127.0.0.1:{tunnel}"))
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(err)

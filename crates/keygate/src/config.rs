@@ -53,6 +53,9 @@ pub struct ProxySection {
     /// SSH address.
     #[serde(default)]
     pub ssh_addr: Option<SocketAddr>,
+    /// Where nodes dial their reverse tunnels (mTLS).
+    #[serde(default)]
+    pub tunnel_addr: Option<SocketAddr>,
     /// Extra host names for the proxy's certificate (its public name).
     #[serde(default)]
     pub public_names: Vec<String>,
@@ -121,6 +124,9 @@ proxy:
   web_addr: 127.0.0.1:3080
   # SSH entry for kg and OpenSSH.
   ssh_addr: 127.0.0.1:3023
+  # Nodes dial out to this address and keep a reverse tunnel (mTLS), so
+  # they need no inbound port.
+  tunnel_addr: 127.0.0.1:3024
   # Names clients use to reach the proxy (added to its certificate).
   public_names: [localhost]
 "#;

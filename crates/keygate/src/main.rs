@@ -57,6 +57,9 @@ struct StartArgs {
     /// Auth's internal address (mTLS).
     #[arg(long)]
     auth_addr: Option<SocketAddr>,
+    /// Where nodes dial their reverse tunnels.
+    #[arg(long)]
+    tunnel_addr: Option<SocketAddr>,
     /// Name of a new cluster.
     #[arg(long)]
     cluster_name: Option<String>,
@@ -145,6 +148,7 @@ async fn run_start(a: StartArgs) -> ExitCode {
     cfg.auth.listen_addr = a.auth_addr.or(cfg.auth.listen_addr);
     cfg.proxy.web_addr = a.web_addr.or(cfg.proxy.web_addr);
     cfg.proxy.ssh_addr = a.ssh_addr.or(cfg.proxy.ssh_addr);
+    cfg.proxy.tunnel_addr = a.tunnel_addr.or(cfg.proxy.tunnel_addr);
     let admin_password = match &a.admin_password_file {
         Some(p) => match std::fs::read_to_string(p) {
             Ok(s) => {
@@ -186,6 +190,7 @@ async fn run_start(a: StartArgs) -> ExitCode {
     ));
     out.push_str(&format!("SSH address: {}\n", running.ssh_addr));
     out.push_str(&format!("Auth address: {}\n", running.auth_addr));
+    out.push_str(&format!("Tunnel address: {}\n", running.tunnel_addr));
     out.push_str(&format!("CA pin: {}\n", running.ca_pin));
     out.push_str(&format!("Data dir: {}\n", running.data_dir.display()));
     if let Some(pw) = &running.first.admin_password {

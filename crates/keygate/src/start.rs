@@ -67,6 +67,8 @@ pub struct Running {
     pub auth_addr: SocketAddr,
     /// SSH address clients are told (served by the server-access work).
     pub ssh_addr: SocketAddr,
+    /// Reverse-tunnel address as bound.
+    pub tunnel_addr: SocketAddr,
     /// Data directory.
     pub data_dir: PathBuf,
     /// Host CA pin.
@@ -189,6 +191,15 @@ pub async fn start(opts: StartOptions) -> Result<Running, StartError> {
             .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 3080))),
     )
     .await?;
+    let tunnel_listener = bind(
+        cfg.proxy
+            .tunnel_addr
+            .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 3024))),
+    )
+    .await?;
+    let tunnel_addr = tunnel_listener
+        .local_addr()
+        .map_err(|e| state_err("tunnel listener")(e.to_string()))?;
     let auth_addr = auth_listener
         .local_addr()
         .map_err(|e| state_err("auth listener")(e.to_string()))?;
@@ -196,6 +207,7 @@ pub async fn start(opts: StartOptions) -> Result<Running, StartError> {
         .local_addr()
         .map_err(|e| state_err("web listener")(e.to_string()))?;
     auth_opts.proxy_addr = Some(keygate_proxy_service::advertised(web_addr));
+    auth_opts.tunnel_addr = Some(keygate_proxy_service::advertised(tunnel_addr));
     let (auth, first) = AuthServer::open(
         Arc::new(backend),
         audit.clone(),
@@ -258,6 +270,13 @@ pub async fn start(opts: StartOptions) -> Result<Running, StartError> {
         ClientAuth::Optional(vec![user_ca, host_ca.clone()]),
     )
     .map_err(|e| state_err("proxy TLS")(e.to_string()))?;
+    // Only nodes (host-CA certificates with the node role) hold tunnels.
+    let tunnel_tls = keygate_tls::server_config(
+        proxy_chain.clone(),
+        proxy_key.clone_key(),
+        ClientAuth::Required(vec![host_ca.clone()]),
+    )
+    .map_err(|e| state_err("tunnel TLS")(e.to_string()))?;
     let to_auth_tls = keygate_tls::client_config(&[host_ca], Some((proxy_chain, proxy_key)))
         .map_err(|e| state_err("proxy-to-auth TLS")(e.to_string()))?;
 
@@ -275,6 +294,10 @@ pub async fn start(opts: StartOptions) -> Result<Running, StartError> {
 
     let shutdown = CancellationToken::new();
     let mut tasks = JoinSet::new();
+    let tunnels = keygate_tunnel::TunnelServer::new(keygate_tunnel::Limits::default());
+    let s = shutdown.clone();
+    let t = tunnels.clone();
+    tasks.spawn(async move { t.serve(tunnel_listener, tunnel_tls, s).await });
     let s = shutdown.clone();
     let router = keygate_auth_service::internal_router(auth.clone());
     tasks.spawn(async move {
@@ -293,7 +316,7 @@ pub async fn start(opts: StartOptions) -> Result<Running, StartError> {
         auth_addr: keygate_proxy_service::advertised(auth_addr),
         auth_tls: to_auth_tls,
         public_tls,
-        tunnels: None,
+        tunnels: Some(Arc::new(tunnels.clone())),
     };
     let s = shutdown.clone();
     tasks.spawn(async move {
@@ -317,6 +340,7 @@ pub async fn start(opts: StartOptions) -> Result<Running, StartError> {
         web_addr,
         auth_addr,
         ssh_addr,
+        tunnel_addr,
         data_dir,
         ca_pin: auth.ca_pin(),
         cluster: auth.cluster().to_owned(),

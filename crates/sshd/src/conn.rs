@@ -30,8 +30,6 @@ pub(crate) struct Conn {
     pub remote: SocketAddr,
     /// Our address, when known (for `SSH_CONNECTION`).
     pub local: Option<SocketAddr>,
-    /// Monotonic time of accept.
-    pub accepted: Duration,
     /// Wire byte counts.
     pub counters: Arc<WireCounters>,
     /// Hard close of the transport.
@@ -97,7 +95,6 @@ impl Conn {
             id: uuid::Uuid::new_v4().to_string(),
             remote,
             local,
-            accepted,
             counters,
             kill,
             termination: Termination::default(),

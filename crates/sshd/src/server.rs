@@ -190,7 +190,8 @@ impl SshServer {
         };
         let Some(running) = started else {
             kill.cancel();
-            self.end_unauthenticated(&conn, ticket.was_evicted());
+            let timed_out = auth_deadline.is_elapsed();
+            self.end_unauthenticated(&conn, ticket.was_evicted(), timed_out);
             conn.closed.cancel();
             return;
         };
@@ -214,7 +215,8 @@ impl SshServer {
             supervise(&conn, &ended).await;
         } else {
             kill.cancel();
-            self.end_unauthenticated(&conn, ticket.was_evicted());
+            let timed_out = auth_deadline.is_elapsed();
+            self.end_unauthenticated(&conn, ticket.was_evicted(), timed_out);
         }
         conn.closed.cancel();
         if authenticated {
@@ -223,7 +225,7 @@ impl SshServer {
     }
 
     /// Audits a connection that never authenticated.
-    fn end_unauthenticated(&self, conn: &Conn, evicted: bool) {
+    fn end_unauthenticated(&self, conn: &Conn, evicted: bool, timed_out: bool) {
         let shared = &self.shared;
         if evicted {
             shared.events.event(SshEvent::ConnectionRefused {
@@ -233,9 +235,7 @@ impl SshServer {
             });
             return;
         }
-        let elapsed = shared.clock.monotonic().saturating_sub(conn.accepted);
         let login = Conn::lock(&conn.attempted_login).clone();
-        let timed_out = elapsed >= shared.auth_timeout;
         if timed_out {
             ServerStats::bump(&shared.stats.auth_timeouts);
         }

@@ -283,7 +283,10 @@ pub fn ssh_command(port: u16, client: &Client, extra: &[&str]) -> tokio::process
     if !extra.iter().any(|a| a.starts_with("StrictHostKeyChecking")) {
         cmd.args(["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"]);
     }
-    cmd.args(["-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none"])
+    if !extra.iter().any(|a| a.starts_with("IdentityAgent")) {
+        cmd.args(["-o", "IdentityAgent=none"]);
+    }
+    cmd.args(["-o", "IdentitiesOnly=yes"])
         .args(["-o", "PreferredAuthentications=publickey", "-o", "ConnectTimeout=10"])
         .arg("-i")
         .arg(&client.key.private_key)
