@@ -9,4 +9,4 @@
 pub mod config;
 pub mod start;
 
-pub use start::{Running, StartError, StartOptions, start};
+pub use start::{LocalNode, Running, StartError, StartOptions, start};

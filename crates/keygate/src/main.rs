@@ -66,6 +66,92 @@ struct StartArgs {
     /// Read the first admin's password from this file instead of generating one.
     #[arg(long)]
     admin_password_file: Option<PathBuf>,
+    /// This node's name [default: the host name].
+    #[arg(long)]
+    node_name: Option<String>,
+    /// Labels this node reports: k=v,k=v.
+    #[arg(long, value_delimiter = ',')]
+    labels: Vec<String>,
+    /// Node only: the proxy to join and connect through (HOST:PORT).
+    #[arg(long)]
+    proxy: Option<String>,
+    /// Node only: file holding the join token (or set KEYGATE_JOIN_TOKEN; never on the command line).
+    #[arg(long)]
+    token_file: Option<PathBuf>,
+    /// Node only: the cluster's CA pin (sha256:…), printed by kgctl tokens add.
+    #[arg(long)]
+    ca_pin: Option<String>,
+    /// Node only: also accept SSH directly on this address.
+    #[arg(long)]
+    listen_addr: Option<SocketAddr>,
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|s| s.trim().to_owned())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+fn parse_labels(v: &[String]) -> Result<std::collections::BTreeMap<String, String>, String> {
+    v.iter()
+        .map(|kv| kv.split_once('=').map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned())).ok_or_else(|| format!("--labels {kv:?}: write key=value")))
+        .collect()
+}
+
+async fn wait_for_signal(token: tokio_util::sync::CancellationToken) {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down");
+    token.cancel();
+}
+
+/// `keygate start --roles node …`: join (once) and serve as a node.
+async fn run_node(a: StartArgs) -> ExitCode {
+    let labels = match parse_labels(&a.labels) {
+        Ok(l) => l,
+        Err(e) => return fail(e),
+    };
+    let Some(proxy) = a.proxy.clone() else {
+        return fail("a node needs --proxy HOST:PORT (see kgctl tokens add)");
+    };
+    let token = match (&a.token_file, std::env::var("KEYGATE_JOIN_TOKEN").ok()) {
+        (Some(p), _) => match std::fs::read_to_string(p) {
+            Ok(t) => Some(t.trim().to_owned()),
+            Err(e) => return fail(format!("cannot read --token-file {}: {e}", p.display())),
+        },
+        (None, env) => env,
+    };
+    let data_dir = a.data_dir.clone().unwrap_or_else(|| default_data_dir().join("node"));
+    let cfg = keygate_node_service::NodeConfig {
+        data_dir,
+        proxy: proxy.clone(),
+        token,
+        ca_pin: a.ca_pin.clone(),
+        node_name: a.node_name.clone().unwrap_or_else(host_name),
+        self_labels: labels,
+        direct_addr: a.listen_addr,
+        clock: keygate_clock::SystemClock::shared(),
+    };
+    let token = tokio_util::sync::CancellationToken::new();
+    let node = match keygate_node_service::start(cfg.clone(), token.clone()).await {
+        Ok(n) => n,
+        Err(e) => return fail(e),
+    };
+    let _ = writeln!(std::io::stdout(), "Node {:?} (id {}) is serving through {proxy}.", cfg.node_name, node.node_id);
+    let _ = std::io::stdout().flush();
+    wait_for_signal(token.clone()).await;
+    // Give sessions a moment to hear they are ending.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    ExitCode::SUCCESS
 }
 
 fn os_user() -> String {
@@ -133,6 +219,21 @@ async fn run_start(a: StartArgs) -> ExitCode {
             a.roles
         ));
     }
+    let has = |r: &str| a.roles.iter().any(|x| x == r);
+    if has("node") && !has("auth") && !has("proxy") {
+        return run_node(a).await;
+    }
+    if !(has("auth") && has("proxy")) {
+        return fail("running auth or proxy alone is not supported yet: use --roles auth,proxy[,node] or --roles node");
+    }
+    let labels = match parse_labels(&a.labels) {
+        Ok(l) => l,
+        Err(e) => return fail(e),
+    };
+    let local_node = has("node").then(|| keygate::LocalNode {
+        name: a.node_name.clone().unwrap_or_else(host_name),
+        labels,
+    });
     let mut cfg = match &a.config {
         Some(p) => match Config::load(p) {
             Ok(c) => c,
@@ -174,6 +275,7 @@ async fn run_start(a: StartArgs) -> ExitCode {
         admin_password,
         clock: keygate_clock::SystemClock::shared(),
         argon2: keygate_authn::Argon2Params::OWASP,
+        local_node,
     };
     let mut running = match start(opts).await {
         Ok(r) => r,
@@ -215,20 +317,7 @@ async fn run_start(a: StartArgs) -> ExitCode {
     }
     let _ = std::io::stdout().write_all(out.as_bytes());
     let _ = std::io::stdout().flush();
-    let token = running.shutdown_token();
-    tokio::spawn(async move {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => return,
-            };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-        tracing::info!("shutting down");
-        token.cancel();
-    });
+    tokio::spawn(wait_for_signal(running.shutdown_token()));
     let clean = running.wait().await;
     running.stop().await;
     if clean {

@@ -57,6 +57,17 @@ pub struct StartOptions {
     pub clock: SharedClock,
     /// Password hashing cost (tests lower it).
     pub argon2: keygate_authn::Argon2Params,
+    /// Register this host as a node (the all-in-one default).
+    pub local_node: Option<LocalNode>,
+}
+
+/// The all-in-one's own node.
+#[derive(Debug, Clone)]
+pub struct LocalNode {
+    /// Its name (default: the host name).
+    pub name: String,
+    /// Labels it reports.
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// A started cluster.
@@ -69,6 +80,8 @@ pub struct Running {
     pub ssh_addr: SocketAddr,
     /// Reverse-tunnel address as bound.
     pub tunnel_addr: SocketAddr,
+    /// This host as a node, when registered.
+    pub node: Option<keygate_node_service::RunningNode>,
     /// Data directory.
     pub data_dir: PathBuf,
     /// Host CA pin.
@@ -336,7 +349,12 @@ pub async fn start(opts: StartOptions) -> Result<Running, StartError> {
             }
         }
     });
+    let node = match &opts.local_node {
+        Some(n) => Some(start_local_node(&auth, &data_dir, web_addr, n, opts.clock.clone(), shutdown.clone()).await?),
+        None => None,
+    };
     Ok(Running {
+        node,
         web_addr,
         auth_addr,
         ssh_addr,
@@ -351,4 +369,38 @@ pub async fn start(opts: StartOptions) -> Result<Running, StartError> {
         audit,
         _lock: lock,
     })
+}
+
+/// Registers and runs this host as a node, through the local proxy like any
+/// other node (so the all-in-one exercises the real join and tunnel paths).
+async fn start_local_node(
+    auth: &AuthServer,
+    data_dir: &Path,
+    web_addr: SocketAddr,
+    n: &LocalNode,
+    clock: SharedClock,
+    shutdown: CancellationToken,
+) -> Result<keygate_node_service::RunningNode, StartError> {
+    let node_dir = data_dir.join("node");
+    let store = keygate_node_service::IdentityStore::new(&node_dir);
+    let joined = store.load().map_err(|e| StartError::State(e.to_string()))?.is_some();
+    let token = if joined {
+        None
+    } else {
+        let caller = keygate_auth_service::Caller::AdminSocket { os_user: "keygate".into(), uid: 0 };
+        let req = keygate_api::TokenRequest { kind: "node".into(), ttl_secs: Some(300), labels: Default::default(), reusable: false };
+        let t = auth.create_token(&caller, req).await.map_err(|e| state_err("local node token")(e.to_string()))?;
+        Some(t.token)
+    };
+    let cfg = keygate_node_service::NodeConfig {
+        data_dir: node_dir,
+        proxy: keygate_proxy_service::advertised(web_addr),
+        token,
+        ca_pin: Some(auth.ca_pin()),
+        node_name: n.name.clone(),
+        self_labels: n.labels.clone(),
+        direct_addr: None,
+        clock,
+    };
+    keygate_node_service::start(cfg, shutdown).await.map_err(|e| state_err("local node")(e.to_string()))
 }

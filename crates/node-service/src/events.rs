@@ -63,11 +63,12 @@ impl EventUploader {
             let sent: Result<Ack, _> = api.post("/v1/nodes/events", &batch).await;
             if let Err(e) = sent {
                 tracing::warn!("sending {} audit events failed ({e}); will retry", batch.len());
-                let mut q = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
-                for ev in batch.into_iter().rev() {
-                    q.push_front(ev);
+                {
+                    let mut q = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+                    for ev in batch.into_iter().rev() {
+                        q.push_front(ev);
+                    }
                 }
-                drop(q);
                 tokio::select! {
                     () = shutdown.cancelled() => return,
                     () = tokio::time::sleep(Duration::from_secs(1)) => {}

@@ -12,12 +12,15 @@
 mod cache;
 mod decide;
 mod events;
+mod glue;
 mod identity;
+mod run;
 
 pub use cache::{PolicyCache, Snapshot};
 pub use decide::{CertFacts, Grant, decide};
 pub use events::EventUploader;
 pub use identity::{IdentityStore, LoadedIdentity, spki_b64};
+pub use run::{NodeConfig, RunningNode, identity, start};
 
 use thiserror::Error;
 

@@ -166,11 +166,9 @@ pub(crate) fn lookup_login(login: &str) -> Result<LoginUser> {
         });
     };
     let groups = if switch {
-        nix::unistd::getgrouplist(&c_login, user.gid).map_err(|source| {
-            SshdError::UserLookup {
-                login: login.to_owned(),
-                source,
-            }
+        nix::unistd::getgrouplist(&c_login, user.gid).map_err(|source| SshdError::UserLookup {
+            login: login.to_owned(),
+            source,
         })?
     } else {
         Vec::new()
@@ -248,7 +246,10 @@ mod tests {
     fn unknown_and_malformed_logins_are_refused() {
         for login in ["kgt-no-such-user-here", "a\0b", ""] {
             let err = lookup_login(login).unwrap_err();
-            assert!(matches!(err, SshdError::NoSuchLogin { .. }), "{login:?}: {err}");
+            assert!(
+                matches!(err, SshdError::NoSuchLogin { .. }),
+                "{login:?}: {err}"
+            );
         }
     }
 

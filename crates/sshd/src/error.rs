@@ -17,13 +17,17 @@ pub enum SshdError {
 
     // === the host ===
     /// The login named in the certificate does not exist on this host.
-    #[error("the login {login:?} does not exist on this node; ask an admin to create the OS user or use another login")]
+    #[error(
+        "the login {login:?} does not exist on this node; ask an admin to create the OS user or use another login"
+    )]
     NoSuchLogin {
         /// The login that was asked for.
         login: String,
     },
     /// This daemon is not root, so it cannot switch to another OS user.
-    #[error("this node runs as the unprivileged user {daemon_user:?} and can only open sessions as that user, not as {login:?}; run the node as root to allow other logins")]
+    #[error(
+        "this node runs as the unprivileged user {daemon_user:?} and can only open sessions as that user, not as {login:?}; run the node as root to allow other logins"
+    )]
     Unprivileged {
         /// The login that was asked for.
         login: String,
@@ -39,7 +43,9 @@ pub enum SshdError {
         source: nix::Error,
     },
     /// No `sftp-server` binary was found on this host.
-    #[error("no sftp-server binary found (looked in {looked:?}); install openssh-sftp-server on the node")]
+    #[error(
+        "no sftp-server binary found (looked in {looked:?}); install openssh-sftp-server on the node"
+    )]
     NoSftpServer {
         /// The paths tried.
         looked: Vec<PathBuf>,

@@ -148,7 +148,10 @@ impl SshServer {
         drop(listener);
         self.shared.registry.end_all(&EndReason::Shutdown);
         tasks.close();
-        if tokio::time::timeout(SHUTDOWN_GRACE, tasks.wait()).await.is_err() {
+        if tokio::time::timeout(SHUTDOWN_GRACE, tasks.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!("ssh sessions still running after shutdown grace period");
         }
     }
@@ -178,7 +181,13 @@ impl SshServer {
                 return;
             }
         };
-        let conn = Arc::new(Conn::new(shared.clone(), remote, local, counters.clone(), kill.clone()));
+        let conn = Arc::new(Conn::new(
+            shared.clone(),
+            remote,
+            local,
+            counters.clone(),
+            kill.clone(),
+        ));
         let guarded = GuardedStream::new(stream, kill.clone(), counters);
         let handler = ConnHandler::new(conn.clone());
         let auth_deadline = tokio::time::sleep(shared.auth_timeout);
@@ -267,7 +276,9 @@ impl SshServer {
         let shared = &self.shared;
         shared.registry.remove(&conn.id);
         Conn::lock(&conn.session_permit).take();
-        let Some(auth) = conn.session.get() else { return };
+        let Some(auth) = conn.session.get() else {
+            return;
+        };
         let reason = conn.termination.reason().unwrap_or(EndReason::ClientClosed);
         if reason != EndReason::ClientClosed {
             ServerStats::bump(&shared.stats.sessions_terminated);
@@ -297,7 +308,9 @@ async fn supervise(conn: &Arc<Conn>, ended: &CancellationToken) {
         Some(EndReason::CertificateExpired) => {
             "keygate: session closed: certificate expired".to_owned()
         }
-        Some(EndReason::Shutdown) => "keygate: session closed: the node is shutting down".to_owned(),
+        Some(EndReason::Shutdown) => {
+            "keygate: session closed: the node is shutting down".to_owned()
+        }
         Some(EndReason::ClientClosed) | None => "keygate: session closed".to_owned(),
     };
     if let Some(handle) = conn.handle.get() {
@@ -317,7 +330,10 @@ async fn supervise(conn: &Arc<Conn>, ended: &CancellationToken) {
         )
         .await;
     }
-    if tokio::time::timeout(DISCONNECT_GRACE, ended.cancelled()).await.is_err() {
+    if tokio::time::timeout(DISCONNECT_GRACE, ended.cancelled())
+        .await
+        .is_err()
+    {
         conn.kill.cancel();
         let _ = tokio::time::timeout(DISCONNECT_GRACE, ended.cancelled()).await;
     }

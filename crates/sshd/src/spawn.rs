@@ -63,7 +63,13 @@ pub(crate) fn run_as(cmd: &mut tokio::process::Command, user: &LoginUser, contro
 
 /// Sets the terminal size of the PTY whose master is `fd`; the kernel sends
 /// SIGWINCH to the terminal's foreground process group.
-pub(crate) fn set_window_size(fd: BorrowedFd<'_>, cols: u16, rows: u16, px_w: u16, px_h: u16) -> io::Result<()> {
+pub(crate) fn set_window_size(
+    fd: BorrowedFd<'_>,
+    cols: u16,
+    rows: u16,
+    px_w: u16,
+    px_h: u16,
+) -> io::Result<()> {
     let ws = libc::winsize {
         ws_row: rows,
         ws_col: cols,

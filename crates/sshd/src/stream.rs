@@ -64,7 +64,10 @@ impl<S> GuardedStream<S> {
 }
 
 fn aborted() -> io::Error {
-    io::Error::new(io::ErrorKind::ConnectionAborted, "connection closed by the server")
+    io::Error::new(
+        io::ErrorKind::ConnectionAborted,
+        "connection closed by the server",
+    )
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for GuardedStream<S> {
@@ -121,7 +124,6 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for GuardedStream<S> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -42,13 +42,21 @@ async fn exec_runs_as_login_user() {
     assert_eq!(lines[0], uid.to_string());
     assert_eq!(lines[1], format!("/home/{login}"));
     assert_eq!(lines[2], format!("/home/{login} {login} {login} /bin/bash"));
-    assert!(lines[3].starts_with("sid=") && lines[3].len() > 20, "{text}");
+    assert!(
+        lines[3].starts_with("sid=") && lines[3].len() > 20,
+        "{text}"
+    );
     assert!(lines[4].starts_with("conn=127.0.0.1 "), "{text}");
-    assert!(lines[4].ends_with(&format!(" 127.0.0.1 {}", node.port)), "{text}");
+    assert!(
+        lines[4].ends_with(&format!(" 127.0.0.1 {}", node.port)),
+        "{text}"
+    );
     assert_eq!(lines[5], "0", "the daemon's environment leaked: {text}");
 
     // Exit status and stderr are carried.
-    let out = node.ssh(&client, login, &[], "echo to-stderr >&2; exit 3").await;
+    let out = node
+        .ssh(&client, login, &[], "echo to-stderr >&2; exit 3")
+        .await;
     assert_eq!(out.status.code(), Some(3));
     assert!(stderr(&out).contains("to-stderr"), "{}", stderr(&out));
 
@@ -89,13 +97,16 @@ async fn exec_runs_as_login_user() {
         })
         .await;
     node.events
-        .wait_for("exec killed", |e| {
-            matches!(e, SshEvent::Exec { signal: Some(s), exit_code: None, .. } if s == "TERM")
-        })
+        .wait_for(
+            "exec killed",
+            |e| matches!(e, SshEvent::Exec { signal: Some(s), exit_code: None, .. } if s == "TERM"),
+        )
         .await;
     let start = node
         .events
-        .wait_for("session start", |e| matches!(e, SshEvent::SessionStart { .. }))
+        .wait_for("session start", |e| {
+            matches!(e, SshEvent::SessionStart { .. })
+        })
         .await;
     let SshEvent::SessionStart { serial, roles, .. } = start else {
         unreachable!()
@@ -106,7 +117,9 @@ async fn exec_runs_as_login_user() {
         .wait_for("session end", |e| matches!(e, SshEvent::SessionEnd { .. }))
         .await;
     let SshEvent::SessionEnd {
-        bytes_in, bytes_out, ..
+        bytes_in,
+        bytes_out,
+        ..
     } = end
     else {
         unreachable!()
@@ -247,4 +260,48 @@ async fn interactive_shell_runs_the_login_shell() {
     node.events
         .wait_for("shell", |e| matches!(e, SshEvent::Shell { tty: true, .. }))
         .await;
+}
+
+/// A client (russh's, since OpenSSH never sends such values) asking for an
+/// absurd terminal size gets a clamped one, and the server keeps going.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn absurd_terminal_sizes_are_clamped() {
+    let node = Node::start().await;
+    let user = OsUser::create().unwrap();
+    let login = user.name();
+    let client = node.client("alice", &[login]);
+    let (ok, handle) = node.russh_client(&client, login).await;
+    assert!(ok);
+    let mut channel = handle.channel_open_session().await.unwrap();
+    channel
+        .request_pty(true, "xterm", u32::MAX, u32::MAX, u32::MAX, u32::MAX, &[])
+        .await
+        .unwrap();
+    channel
+        .exec(true, "stty size; read x; stty size")
+        .await
+        .unwrap();
+    let mut seen = String::new();
+    let mut resized = false;
+    let mut status = None;
+    while let Some(msg) = tokio::time::timeout(Duration::from_secs(10), channel.wait())
+        .await
+        .unwrap()
+    {
+        match msg {
+            russh::ChannelMsg::Data { data } => {
+                seen.push_str(&String::from_utf8_lossy(&data));
+                if !resized && seen.contains("4096 4096") {
+                    resized = true;
+                    channel.window_change(0, u32::MAX, 0, 0).await.unwrap();
+                    channel.data(&b"\n"[..]).await.unwrap();
+                }
+            }
+            russh::ChannelMsg::ExitStatus { exit_status } => status = Some(exit_status),
+            _ => {}
+        }
+    }
+    assert_eq!(status, Some(0), "{seen}");
+    assert!(seen.contains("4096 80"), "{seen}");
+    node.assert_still_serving(&client, login).await;
 }

@@ -32,7 +32,13 @@ async fn echo_server() -> u16 {
 }
 
 /// Starts `ssh -N -L local:127.0.0.1:target` and returns the child.
-fn forward(node: &Node, client: &support::Client, login: &str, local: u16, target: u16) -> tokio::process::Child {
+fn forward(
+    node: &Node,
+    client: &support::Client,
+    login: &str,
+    local: u16,
+    target: u16,
+) -> tokio::process::Child {
     let mut cmd = support::ssh_command(node.port, client, &["ExitOnForwardFailure=yes"]);
     cmd.arg("-N")
         .arg("-L")
@@ -49,7 +55,9 @@ async fn through(local: u16, msg: &[u8]) -> Vec<u8> {
     let mut s = loop {
         match TcpStream::connect(("127.0.0.1", local)).await {
             Ok(s) => break s,
-            Err(_) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(100)).await,
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
             Err(e) => panic!("ssh never listened on {local}: {e}"),
         }
     };
@@ -76,9 +84,13 @@ async fn local_port_forwarding_only_when_granted() {
     ssh.kill().await.unwrap();
     let ev = node
         .events
-        .wait_for("allowed forward", |e| matches!(e, SshEvent::PortForward { allowed: true, .. }))
+        .wait_for("allowed forward", |e| {
+            matches!(e, SshEvent::PortForward { allowed: true, .. })
+        })
         .await;
-    let SshEvent::PortForward { host, port, .. } = ev else { unreachable!() };
+    let SshEvent::PortForward { host, port, .. } = ev else {
+        unreachable!()
+    };
     assert_eq!((host.as_str(), port), ("127.0.0.1", u32::from(target)));
 
     // Roles say no.
@@ -92,7 +104,9 @@ async fn local_port_forwarding_only_when_granted() {
     ssh.kill().await.unwrap();
     let ev = node
         .events
-        .wait_for("refused forward", |e| matches!(e, SshEvent::PortForward { allowed: false, .. }))
+        .wait_for("refused forward", |e| {
+            matches!(e, SshEvent::PortForward { allowed: false, .. })
+        })
         .await;
     assert!(matches!(ev, SshEvent::PortForward { reason: Some(r), .. } if r.contains("roles")));
 
@@ -151,7 +165,11 @@ async fn agent_forwarding_only_when_granted() {
         .env("SSH_AUTH_SOCK", &sock)
         .output()
         .unwrap();
-    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
     let fingerprint = keygate_ca::ssh_fingerprint(&held.public_line).unwrap();
 
     // ssh forwards only the agent it would use itself (IdentityAgent); with
@@ -160,25 +178,39 @@ async fn agent_forwarding_only_when_granted() {
     let with_agent = |command: &str| {
         let mut cmd =
             support::ssh_command(node.port, &client, &["ForwardAgent=yes", &identity_agent]);
-        cmd.arg(format!("{login}@127.0.0.1"))
-            .arg(command);
+        cmd.arg(format!("{login}@127.0.0.1")).arg(command);
         cmd
     };
-    let out = with_agent("ssh-add -l; stat -c %U \"$SSH_AUTH_SOCK\"").output().await.unwrap();
+    let out = with_agent("ssh-add -l; stat -c %U \"$SSH_AUTH_SOCK\"")
+        .output()
+        .await
+        .unwrap();
     let text = stdout(&out);
-    assert!(text.contains(&fingerprint), "{text} / {} / {:#?}", stderr(&out), node.events.events());
+    assert!(
+        text.contains(&fingerprint),
+        "{text} / {} / {:#?}",
+        stderr(&out),
+        node.events.events()
+    );
     assert!(text.contains(login), "socket not owned by the user: {text}");
     node.events
-        .wait_for("agent allowed", |e| matches!(e, SshEvent::AgentForward { allowed: true, .. }))
+        .wait_for("agent allowed", |e| {
+            matches!(e, SshEvent::AgentForward { allowed: true, .. })
+        })
         .await;
 
     node.authz.set(Ok(SessionGrant {
         agent_forwarding: false,
         ..full_grant()
     }));
-    let out = with_agent("echo \"sock=$SSH_AUTH_SOCK\"").output().await.unwrap();
+    let out = with_agent("echo \"sock=$SSH_AUTH_SOCK\"")
+        .output()
+        .await
+        .unwrap();
     assert_eq!(stdout(&out).trim(), "sock=");
     node.events
-        .wait_for("agent refused", |e| matches!(e, SshEvent::AgentForward { allowed: false, .. }))
+        .wait_for("agent refused", |e| {
+            matches!(e, SshEvent::AgentForward { allowed: false, .. })
+        })
         .await;
 }

@@ -10,7 +10,6 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use keygate_ca::{CaKind, CertAuthority, HostCertRequest, UserCertRequest};
@@ -22,48 +21,32 @@ use support::{Client, Node, NodeOptions, full_grant, stderr};
 /// Runs a login that must be refused; returns ssh's stderr.
 async fn refused(node: &Node, client: &Client, login: &str) -> String {
     let out = node.ssh(client, login, &[], "true").await;
-    assert_eq!(out.status.code(), Some(255), "not refused: {}", stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(255),
+        "not refused: {}",
+        stderr(&out)
+    );
     stderr(&out)
 }
 
 async fn failure_with(node: &Node, needle: &str) -> SshEvent {
     node.events
-        .wait_for(needle, |e| {
-            matches!(e, SshEvent::AuthFailed { reason, .. } if reason.contains(needle))
-        })
+        .wait_for(
+            needle,
+            |e| matches!(e, SshEvent::AuthFailed { reason, .. } if reason.contains(needle)),
+        )
         .await
-}
-
-/// A client that accepts any host key.
-struct AnyHost;
-
-impl russh::client::Handler for AnyHost {
-    type Error = russh::Error;
-
-    async fn check_server_key(
-        &mut self,
-        _key: &russh::keys::PublicKeyOrCertificate,
-    ) -> Result<bool, Self::Error> {
-        Ok(true)
-    }
 }
 
 /// Logs in with russh's client and `cert_line`; returns whether accepted.
 async fn russh_client_login(node: &Node, key: &ClientKey, cert_line: &str, login: &str) -> bool {
-    let private = russh::keys::PrivateKey::from_openssh(
-        std::fs::read_to_string(&key.private_key).unwrap(),
-    )
-    .unwrap();
-    let cert = russh::keys::Certificate::from_openssh(cert_line).unwrap();
-    let config = Arc::new(russh::client::Config::default());
-    let mut handle = russh::client::connect(config, ("127.0.0.1", node.port), AnyHost)
-        .await
-        .unwrap();
-    handle
-        .authenticate_openssh_cert(login, Arc::new(private), cert)
-        .await
-        .unwrap()
-        .success()
+    let client = Client {
+        key: key.clone(),
+        cert: key.cert_path(),
+        line: cert_line.to_owned(),
+    };
+    node.russh_client(&client, login).await.0
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -89,7 +72,7 @@ async fn bad_certificates_are_refused_audited_and_the_server_keeps_serving() {
         })
         .unwrap();
     let cert = key.write_cert(&line).unwrap();
-    refused(&node, &Client { key, cert }, login).await;
+    refused(&node, &Client { key, cert, line }, login).await;
     let ev = failure_with(&node, "untrusted CA").await;
     // The claimed identity of an unverified certificate is not believed.
     assert!(matches!(ev, SshEvent::AuthFailed { user: None, .. }));
@@ -146,6 +129,7 @@ async fn bad_certificates_are_refused_audited_and_the_server_keeps_serving() {
     let no_cert = Client {
         cert: node.dir.path().join("nonexistent-cert.pub"),
         key: plain,
+        line: String::new(),
     };
     refused(&node, &no_cert, login).await;
     failure_with(&node, "plain public key").await;
@@ -157,7 +141,8 @@ async fn bad_certificates_are_refused_audited_and_the_server_keeps_serving() {
     assert!(err.contains("does not exist on this node"), "{err}");
 
     // 7. The authorizer says no: the user sees why.
-    node.authz.set(Err("access to node-1 denied by role dev: locked".into()));
+    node.authz
+        .set(Err("access to node-1 denied by role dev: locked".into()));
     let err = refused(&node, &good, login).await;
     assert!(
         err.contains("keygate: access denied: access to node-1 denied by role dev: locked"),
@@ -167,7 +152,11 @@ async fn bad_certificates_are_refused_audited_and_the_server_keeps_serving() {
     node.authz.set(Ok(full_grant()));
     node.assert_still_serving(&good, login).await;
 
-    assert!(node.server.stats().auth_failures >= 7, "{:?}", node.server.stats());
+    assert!(
+        node.server.stats().auth_failures >= 7,
+        "{:?}",
+        node.server.stats()
+    );
     assert!(node.server.registry().is_empty() || node.server.registry().len() <= 1);
 }
 
@@ -184,7 +173,7 @@ async fn expiry_is_judged_by_the_node_clock() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn rejections_take_the_same_time_whatever_the_reason() {
+async fn every_rejection_waits_the_rejection_time() {
     let node = Node::start().await;
     let user = OsUser::create().unwrap();
     let login = user.name();
@@ -193,7 +182,11 @@ async fn rejections_take_the_same_time_whatever_the_reason() {
     // Warm up (key generation, first connection).
     node.assert_still_serving(&good, login).await;
     let time = |c: &'static str| {
-        let client = if c == "principal" { &wrong_login } else { &good };
+        let client = if c == "principal" {
+            &wrong_login
+        } else {
+            &good
+        };
         let node = &node;
         async move {
             if c == "authz" {
@@ -231,7 +224,9 @@ async fn clients_verify_the_host_certificate() {
         format!("HostKeyAlias={}", support::NODE_NAME),
     ];
     let strict: Vec<&str> = strict.iter().map(String::as_str).collect();
-    let out = node.ssh(&client, login, &strict, "echo via-host-cert").await;
+    let out = node
+        .ssh(&client, login, &strict, "echo via-host-cert")
+        .await;
     assert_eq!(
         support::stdout(&out).trim(),
         "via-host-cert",

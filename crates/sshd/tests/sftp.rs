@@ -51,8 +51,15 @@ async fn sftp_and_scp_round_trip_five_mib_byte_exact() {
     .unwrap();
     assert!(out.status.success(), "sftp failed: {}", stderr(&out));
     let remote = user.home().join("remote.bin");
-    assert_eq!(std::fs::read(&remote).unwrap(), original, "upload corrupted");
-    assert_eq!(std::fs::read(work.path().join("down.bin")).unwrap(), original);
+    assert_eq!(
+        std::fs::read(&remote).unwrap(),
+        original,
+        "upload corrupted"
+    );
+    assert_eq!(
+        std::fs::read(work.path().join("down.bin")).unwrap(),
+        original
+    );
     // Written by the login user, not by root.
     let uid = nix::unistd::User::from_name(login).unwrap().unwrap().uid;
     assert_eq!(std::fs::metadata(&remote).unwrap().uid(), uid.as_raw());
@@ -75,13 +82,19 @@ async fn sftp_and_scp_round_trip_five_mib_byte_exact() {
     .unwrap();
     assert!(out.status.success(), "scp up failed: {}", stderr(&out));
     let back = work.path().join("scp-back.bin");
-    let out = scp(format!("{login}@127.0.0.1:scp.bin"), back.display().to_string())
-        .output()
-        .await
-        .unwrap();
+    let out = scp(
+        format!("{login}@127.0.0.1:scp.bin"),
+        back.display().to_string(),
+    )
+    .output()
+    .await
+    .unwrap();
     assert!(out.status.success(), "scp down failed: {}", stderr(&out));
     assert_eq!(std::fs::read(&back).unwrap(), original);
-    assert_eq!(std::fs::read(user.home().join("scp.bin")).unwrap(), original);
+    assert_eq!(
+        std::fs::read(user.home().join("scp.bin")).unwrap(),
+        original
+    );
 
     // Audited with volumes; file data is not fed to the recording tap.
     let ev = node
@@ -104,7 +117,9 @@ async fn unknown_subsystems_are_refused() {
     let login = user.name();
     let client = node.client("alice", &[login]);
     let mut cmd = support::ssh_command(node.port, &client, &[]);
-    cmd.arg("-s").arg(format!("{login}@127.0.0.1")).arg("nosuch");
+    cmd.arg("-s")
+        .arg(format!("{login}@127.0.0.1"))
+        .arg("nosuch");
     let out = cmd.output().await.unwrap();
     assert!(!out.status.success());
     node.events

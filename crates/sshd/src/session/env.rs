@@ -60,11 +60,16 @@ pub(crate) fn build(ctx: &EnvContext<'_>) -> Vec<(OsString, OsString)> {
     set("HOME", user.home.clone().into_os_string());
     set("SHELL", user.shell.clone().into_os_string());
     set("MAIL", format!("/var/mail/{}", user.name).into());
-    let path = if user.uid.is_root() { ROOT_PATH } else { USER_PATH };
+    let path = if user.uid.is_root() {
+        ROOT_PATH
+    } else {
+        USER_PATH
+    };
     set("PATH", path.into());
-    let (lip, lport) = ctx
-        .local
-        .map_or_else(|| ("0.0.0.0".to_owned(), 0), |l| (l.ip().to_string(), l.port()));
+    let (lip, lport) = ctx.local.map_or_else(
+        || ("0.0.0.0".to_owned(), 0),
+        |l| (l.ip().to_string(), l.port()),
+    );
     set(
         "SSH_CONNECTION",
         format!("{} {} {lip} {lport}", ctx.remote.ip(), ctx.remote.port()).into(),
@@ -103,7 +108,15 @@ mod tests {
         for ok in ["LANG", "LC_ALL", "LC_CTYPE", "TZ", "TERM"] {
             assert!(client_var_allowed(ok, "x"), "{ok}");
         }
-        for bad in ["LD_PRELOAD", "PATH", "BASH_ENV", "LC_", "LC_all", "HOME", "KEYGATE_SESSION_ID"] {
+        for bad in [
+            "LD_PRELOAD",
+            "PATH",
+            "BASH_ENV",
+            "LC_",
+            "LC_all",
+            "HOME",
+            "KEYGATE_SESSION_ID",
+        ] {
             assert!(!client_var_allowed(bad, "x"), "{bad}");
         }
         assert!(!client_var_allowed("LANG", "a\0b"));
@@ -121,7 +134,10 @@ mod tests {
             shell: PathBuf::from("/bin/bash"),
             switch: true,
         };
-        let client = vec![("TERM".to_owned(), "dumb".to_owned()), ("LANG".to_owned(), "C.UTF-8".to_owned())];
+        let client = vec![
+            ("TERM".to_owned(), "dumb".to_owned()),
+            ("LANG".to_owned(), "C.UTF-8".to_owned()),
+        ];
         let env = build(&EnvContext {
             user: &user,
             session_id: "sid",
@@ -138,7 +154,10 @@ mod tests {
         };
         assert_eq!(get("TERM").as_deref(), Some("xterm"));
         assert_eq!(get("LANG").as_deref(), Some("C.UTF-8"));
-        assert_eq!(get("SSH_CONNECTION").as_deref(), Some("10.0.0.1 5555 127.0.0.1 22"));
+        assert_eq!(
+            get("SSH_CONNECTION").as_deref(),
+            Some("10.0.0.1 5555 127.0.0.1 22")
+        );
         assert_eq!(get("SSH_CLIENT").as_deref(), Some("10.0.0.1 5555 22"));
         assert_eq!(get("PATH").as_deref(), Some(USER_PATH));
         assert_eq!(get("KEYGATE_SESSION_ID").as_deref(), Some("sid"));

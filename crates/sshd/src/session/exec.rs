@@ -6,7 +6,6 @@
 //! client (through the recording tap), and report how it ended.
 
 use std::ffi::OsStr;
-use std::future::Future;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -15,13 +14,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use russh::server::{Handle, Msg};
-use russh::{Channel, ChannelMsg, ChannelReadHalf, ChannelWriteHalf, Sig};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-use tokio::process::{Child, ChildStdin, Command};
+use russh::{Channel, ChannelWriteHalf, Sig};
+use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 
 use crate::conn::{Authenticated, Conn};
@@ -29,10 +26,9 @@ use crate::error::{Result, SshdError};
 use crate::events::SshEvent;
 use crate::session::env::{self, EnvContext};
 use crate::session::pty::{self, PtyMaster, PtyRequest};
+use crate::session::pump::{PtyReader, Tap, boxed, pump_input, pump_output, pump_pty_input};
 use crate::spawn;
 
-/// Read size for process output (one SSH packet's worth).
-const CHUNK: usize = 32 * 1024;
 /// After a hang-up, how long processes get before SIGKILL.
 const HANGUP_GRACE: Duration = Duration::from_secs(2);
 /// After a PTY shell exits, how long to drain output still buffered (a
@@ -84,7 +80,11 @@ pub(crate) struct Running {
 pub(crate) fn start(spec: StartSpec<'_>) -> Result<Running> {
     let user = &spec.auth.user;
     let (program, arg0, args): (PathBuf, String, Vec<&OsStr>) = match &spec.kind {
-        Kind::Shell => (user.shell.clone(), format!("-{}", base_name(&user.shell)), vec![]),
+        Kind::Shell => (
+            user.shell.clone(),
+            format!("-{}", base_name(&user.shell)),
+            vec![],
+        ),
         Kind::Exec(cmd) => (
             user.shell.clone(),
             base_name(&user.shell),
@@ -114,7 +114,11 @@ pub(crate) fn start(spec: StartSpec<'_>) -> Result<Running> {
         .args(&args)
         .env_clear()
         .envs(environment)
-        .current_dir(if user.home.is_dir() { user.home.as_path() } else { Path::new("/") })
+        .current_dir(if user.home.is_dir() {
+            user.home.as_path()
+        } else {
+            Path::new("/")
+        })
         .kill_on_drop(false);
     let hangup = spec.conn.closed.child_token();
     let ctx = Driver {
@@ -129,8 +133,14 @@ pub(crate) fn start(spec: StartSpec<'_>) -> Result<Running> {
     let what = format!("start {} as {}", program.display(), user.name);
     match pair {
         Some(pair) => {
-            let stdin = pair.slave.try_clone().map_err(SshdError::io("dup the PTY"))?;
-            let stdout = pair.slave.try_clone().map_err(SshdError::io("dup the PTY"))?;
+            let stdin = pair
+                .slave
+                .try_clone()
+                .map_err(SshdError::io("dup the PTY"))?;
+            let stdout = pair
+                .slave
+                .try_clone()
+                .map_err(SshdError::io("dup the PTY"))?;
             cmd.stdin(Stdio::from(stdin))
                 .stdout(Stdio::from(stdout))
                 .stderr(Stdio::from(pair.slave));
@@ -284,7 +294,8 @@ impl Driver {
             }
         };
         input.abort();
-        self.finish(status, &write_half, &bytes_in, &bytes_out).await;
+        self.finish(status, &write_half, &bytes_in, &bytes_out)
+            .await;
     }
 
     async fn drive_pty(self, mut child: Child, channel: Channel<Msg>, master: Arc<PtyMaster>) {
@@ -320,7 +331,8 @@ impl Driver {
             }
         };
         input.abort();
-        self.finish(status, &write_half, &bytes_in, &bytes_out).await;
+        self.finish(status, &write_half, &bytes_in, &bytes_out)
+            .await;
     }
 
     /// SIGHUP to the process group, SIGKILL after a grace period.
@@ -349,12 +361,20 @@ impl Driver {
         if !self.hangup.is_cancelled() {
             let _ = write_half.eof().await;
             if let Some(code) = code {
-                let _ = write_half.exit_status(u32::try_from(code).unwrap_or(255)).await;
+                let _ = write_half
+                    .exit_status(u32::try_from(code).unwrap_or(255))
+                    .await;
             } else if let Some(signo) = signal {
                 let core = status.is_some_and(|s| s.core_dumped());
                 let _ = self
                     .handle
-                    .exit_signal_request(self.id, ssh_signal(signo), core, String::new(), "en".into())
+                    .exit_signal_request(
+                        self.id,
+                        ssh_signal(signo),
+                        core,
+                        String::new(),
+                        "en".into(),
+                    )
                     .await;
             }
             let _ = write_half.close().await;
@@ -391,107 +411,6 @@ impl Driver {
     }
 }
 
-/// Where process output is shown before it goes to the client.
-struct Tap {
-    /// The connection (its server's `SessionEvents`).
-    conn: Arc<Conn>,
-    /// sftp traffic is file data, not terminal output: not recorded.
-    record: bool,
-}
-
-fn boxed<R: AsyncRead + Unpin + Send + 'static>(r: R) -> Box<dyn AsyncRead + Unpin + Send> {
-    Box::new(r)
-}
-
-/// Copies process output to the channel (stdout as data, stderr as
-/// extended data 1), through the recording tap.
-async fn pump_output<R: OutputSource>(
-    mut reader: R,
-    write_half: Arc<ChannelWriteHalf<Msg>>,
-    ext: Option<u32>,
-    tap: Tap,
-    counter: Arc<AtomicU64>,
-) {
-    let mut buf = vec![0u8; CHUNK];
-    loop {
-        let n = match reader.read_chunk(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
-        let Some(chunk) = buf.get(..n) else { return };
-        if tap.record {
-            tap.conn.server.events.output(&tap.conn.id, chunk);
-        }
-        counter.fetch_add(u64::try_from(n).unwrap_or(0), Ordering::Relaxed);
-        let data = Bytes::copy_from_slice(chunk);
-        let sent = match ext {
-            None => write_half.data_bytes(data).await,
-            Some(code) => write_half.extended_data_bytes(code, data).await,
-        };
-        if sent.is_err() {
-            return;
-        }
-    }
-}
-
-/// A source of process output.
-trait OutputSource: Send + 'static {
-    /// Reads some bytes; 0 at the end.
-    fn read_chunk(&mut self, buf: &mut [u8]) -> impl Future<Output = std::io::Result<usize>> + Send;
-}
-
-impl OutputSource for Box<dyn AsyncRead + Unpin + Send> {
-    async fn read_chunk(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.read(buf).await
-    }
-}
-
-/// Reads a PTY master.
-struct PtyReader(Arc<PtyMaster>);
-
-impl OutputSource for PtyReader {
-    async fn read_chunk(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.0.read(buf).await
-    }
-}
-
-/// Copies client data into the process's stdin; EOF from the client closes
-/// stdin. Data after stdin broke is read and dropped, so the channel keeps
-/// flowing.
-async fn pump_input(mut read_half: ChannelReadHalf, mut stdin: Option<ChildStdin>, counter: Arc<AtomicU64>) {
-    while let Some(msg) = read_half.wait().await {
-        match msg {
-            ChannelMsg::Data { data } => {
-                counter.fetch_add(u64::try_from(data.len()).unwrap_or(0), Ordering::Relaxed);
-                if let Some(pipe) = stdin.as_mut()
-                    && pipe.write_all(&data).await.is_err()
-                {
-                    stdin = None;
-                }
-            }
-            ChannelMsg::Eof => stdin = None,
-            ChannelMsg::Close => return,
-            _ => {}
-        }
-    }
-}
-
-/// Copies client data into the PTY.
-async fn pump_pty_input(mut read_half: ChannelReadHalf, master: Arc<PtyMaster>, counter: Arc<AtomicU64>) {
-    while let Some(msg) = read_half.wait().await {
-        match msg {
-            ChannelMsg::Data { data } => {
-                counter.fetch_add(u64::try_from(data.len()).unwrap_or(0), Ordering::Relaxed);
-                if master.write_all(&data).await.is_err() {
-                    return;
-                }
-            }
-            ChannelMsg::Close => return,
-            _ => {}
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(
@@ -504,12 +423,20 @@ mod tests {
 
     #[test]
     fn signal_names_round_trip() {
-        for (sig, signo) in [(Sig::INT, 2), (Sig::TERM, 15), (Sig::KILL, 9), (Sig::USR1, 10)] {
+        for (sig, signo) in [
+            (Sig::INT, 2),
+            (Sig::TERM, 15),
+            (Sig::KILL, 9),
+            (Sig::USR1, 10),
+        ] {
             assert_eq!(signal_from_ssh(&sig), Signal::try_from(signo).ok());
             assert_eq!(format!("{:?}", ssh_signal(signo)), format!("{sig:?}"));
         }
         assert!(matches!(ssh_signal(12), Sig::Custom(n) if n == "USR2"));
-        assert_eq!(signal_from_ssh(&Sig::Custom("USR2".into())), Some(Signal::SIGUSR2));
+        assert_eq!(
+            signal_from_ssh(&Sig::Custom("USR2".into())),
+            Some(Signal::SIGUSR2)
+        );
         assert_eq!(signal_from_ssh(&Sig::Custom("NOPE".into())), None);
         assert!(matches!(ssh_signal(9999), Sig::Custom(n) if n == "9999"));
     }

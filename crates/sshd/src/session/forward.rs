@@ -19,6 +19,8 @@ use crate::events::SshEvent;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Agent connections open at once per session (each is an SSH channel).
 const MAX_AGENT_CONNECTIONS: usize = 16;
+/// Pause after a failed accept on the agent socket.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Why a forwarding kind is not allowed, if it is not: the roles (grant)
 /// and the certificate extension must both allow it.
@@ -41,8 +43,12 @@ pub(crate) async fn direct_tcpip(
     port: u32,
     reply: ChannelOpenHandle,
 ) {
-    let refusal = forbidden(auth, auth.grant.port_forwarding, PERMIT_PORT_FORWARDING)
-        .or_else(|| u16::try_from(port).is_err().then(|| format!("invalid port {port}")));
+    let refusal =
+        forbidden(auth, auth.grant.port_forwarding, PERMIT_PORT_FORWARDING).or_else(|| {
+            u16::try_from(port)
+                .is_err()
+                .then(|| format!("invalid port {port}"))
+        });
     let event = |allowed: bool, reason: Option<String>| SshEvent::PortForward {
         identity: auth.identity.clone(),
         host: host.to_owned(),
@@ -52,7 +58,9 @@ pub(crate) async fn direct_tcpip(
     };
     if let Some(reason) = refusal {
         conn.emit(event(false, Some(reason)));
-        reply.reject(ChannelOpenFailure::AdministrativelyProhibited).await;
+        reply
+            .reject(ChannelOpenFailure::AdministrativelyProhibited)
+            .await;
         return;
     }
     let (conn, auth, host) = (conn.clone(), auth.clone(), host.to_owned());
@@ -60,7 +68,8 @@ pub(crate) async fn direct_tcpip(
     tokio::spawn(async move {
         let port16 = u16::try_from(port).unwrap_or(0);
         let connected =
-            tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((host.as_str(), port16))).await;
+            tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((host.as_str(), port16)))
+                .await;
         let event = |allowed: bool, reason: Option<String>| SshEvent::PortForward {
             identity: auth.identity.clone(),
             host: host.clone(),
@@ -125,7 +134,8 @@ fn listen_for_agent_clients(
         .create(&dir)
         .map_err(SshdError::io(format!("create {}", dir.display())))?;
     let sock = dir.join("agent.sock");
-    let listener = UnixListener::bind(&sock).map_err(SshdError::io(format!("listen on {}", sock.display())));
+    let listener =
+        UnixListener::bind(&sock).map_err(SshdError::io(format!("listen on {}", sock.display())));
     let listener = match listener {
         Ok(l) => l,
         Err(e) => {
@@ -157,12 +167,21 @@ fn listen_for_agent_clients(
                 a = listener.accept() => a,
                 () = closed.cancelled() => break,
             };
-            let Ok((mut local, _)) = accepted else { continue };
-            let Ok(permit) = limit.clone().try_acquire_owned() else { continue };
+            let Ok((mut local, _)) = accepted else {
+                // Out of descriptors or similar: do not spin.
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+                continue;
+            };
+            // Beyond the limit the local client is simply closed.
+            let Ok(permit) = limit.clone().try_acquire_owned() else {
+                continue;
+            };
             let (handle, closed) = (handle.clone(), closed.clone());
             tokio::spawn(async move {
                 let _permit = permit;
-                let Ok(channel) = handle.channel_open_agent().await else { return };
+                let Ok(channel) = handle.channel_open_agent().await else {
+                    return;
+                };
                 let mut remote = channel.into_stream();
                 tokio::select! {
                     _ = tokio::io::copy_bidirectional(&mut local, &mut remote) => {}

@@ -6,6 +6,7 @@ pub(crate) mod env;
 pub(crate) mod exec;
 pub(crate) mod forward;
 pub(crate) mod pty;
+pub(crate) mod pump;
 pub(crate) mod sftp;
 
 use std::sync::Arc;

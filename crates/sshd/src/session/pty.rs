@@ -9,11 +9,11 @@ use std::os::unix::fs::OpenOptionsExt;
 use nix::fcntl::OFlag;
 use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
 use nix::sys::stat::{Mode, fchmod};
-use nix::unistd::{Gid, Group, Uid, fchown};
 use nix::sys::termios::{
     ControlFlags, InputFlags, LocalFlags, OutputFlags, SetArg, SpecialCharacterIndices as Cc,
     Termios, tcgetattr, tcsetattr,
 };
+use nix::unistd::{Gid, Group, Uid, fchown};
 use russh::Pty;
 use tokio::io::unix::AsyncFd;
 
@@ -87,10 +87,9 @@ pub(crate) fn open(req: &PtyRequest, owner: Option<(Uid, Gid)>) -> Result<PtyPai
     // CLOEXEC at creation: other sessions' children forked meanwhile must
     // not inherit this terminal (it would keep it open after our child
     // exits). NONBLOCK for the async reactor.
-    let master = posix_openpt(
-        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK,
-    )
-    .map_err(SshdError::sys("open /dev/ptmx"))?;
+    let master =
+        posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
+            .map_err(SshdError::sys("open /dev/ptmx"))?;
     grantpt(&master).map_err(SshdError::sys("grantpt"))?;
     unlockpt(&master).map_err(SshdError::sys("unlockpt"))?;
     let tty_name = ptsname_r(&master).map_err(SshdError::sys("ptsname"))?;
@@ -104,7 +103,10 @@ pub(crate) fn open(req: &PtyRequest, owner: Option<(Uid, Gid)>) -> Result<PtyPai
         .map_err(SshdError::io(format!("open {tty_name}")))?
         .into();
     if let Some((uid, gid)) = owner {
-        let tty_group = Group::from_name("tty").ok().flatten().map_or(gid, |g| g.gid);
+        let tty_group = Group::from_name("tty")
+            .ok()
+            .flatten()
+            .map_or(gid, |g| g.gid);
         fchown(&slave, Some(uid), Some(tty_group)).map_err(SshdError::sys("chown the PTY"))?;
         fchmod(&slave, Mode::from_bits_truncate(0o620)).map_err(SshdError::sys("chmod the PTY"))?;
     }
@@ -151,7 +153,8 @@ impl PtyMaster {
     pub(crate) async fn write_all(&self, mut data: &[u8]) -> io::Result<()> {
         while !data.is_empty() {
             let mut guard = self.fd.writable().await?;
-            match guard.try_io(|fd| nix::unistd::write(fd.get_ref(), data).map_err(io::Error::from)) {
+            match guard.try_io(|fd| nix::unistd::write(fd.get_ref(), data).map_err(io::Error::from))
+            {
                 Ok(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(Ok(n)) => data = data.get(n..).unwrap_or_default(),
                 Ok(Err(e)) => return Err(e),
@@ -308,7 +311,12 @@ mod tests {
         let req = PtyRequest {
             term: "xterm".into(),
             size: WindowSize::clamp(100, 30, 0, 0),
-            modes: vec![(Pty::ECHO, 0), (Pty::VINTR, 3), (Pty::CS8, 1), (Pty::TTY_OP_ISPEED, 38400)],
+            modes: vec![
+                (Pty::ECHO, 0),
+                (Pty::VINTR, 3),
+                (Pty::CS8, 1),
+                (Pty::TTY_OP_ISPEED, 38400),
+            ],
         };
         let pair = open(&req, None).unwrap();
         assert!(pair.tty_name.starts_with("/dev/pts/"), "{}", pair.tty_name);

@@ -37,7 +37,10 @@ mod tests {
     #[test]
     fn a_missing_sftp_server_is_a_clear_error() {
         let err = find_sftp_server(&["/nonexistent/sftp-server", "/"]).unwrap_err();
-        assert!(err.to_string().contains("install openssh-sftp-server"), "{err}");
+        assert!(
+            err.to_string().contains("install openssh-sftp-server"),
+            "{err}"
+        );
     }
 
     #[test]

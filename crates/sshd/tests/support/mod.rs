@@ -106,6 +106,7 @@ pub struct NodeOptions {
     /// Principals of the host certificate (None: no host certificate).
     pub host_cert_principals: Option<Vec<String>>,
     pub max_unauthenticated: usize,
+    pub max_sessions: usize,
     pub auth_timeout: Duration,
 }
 
@@ -114,6 +115,7 @@ impl Default for NodeOptions {
         Self {
             host_cert_principals: Some(vec![NODE_ID.into(), NODE_NAME.into()]),
             max_unauthenticated: 256,
+            max_sessions: 1024,
             auth_timeout: Duration::from_secs(30),
         }
     }
@@ -169,6 +171,7 @@ impl Node {
         let mut settings = ServerSettings::new(host_key, NODE_NAME, NODE_ID);
         settings.max_unauthenticated = opts.max_unauthenticated;
         settings.auth_timeout = opts.auth_timeout;
+        settings.max_sessions = opts.max_sessions;
         if let Some(principals) = opts.host_cert_principals {
             let line = host_ca
                 .sign_host_ssh(&HostCertRequest {
@@ -243,7 +246,35 @@ impl Node {
         tweak(&mut req);
         let line = self.user_ca.sign_user_ssh(&req).unwrap();
         let cert = key.write_cert(&line).unwrap();
-        Client { key, cert }
+        Client { key, cert, line }
+    }
+
+    /// Stops accepting; live sessions are told the node is shutting down.
+    pub fn shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
+    /// Logs in with russh's client (for requests OpenSSH never sends).
+    pub async fn russh_client(
+        &self,
+        client: &Client,
+        login: &str,
+    ) -> (bool, russh::client::Handle<AnyHost>) {
+        let private = russh::keys::PrivateKey::from_openssh(
+            std::fs::read_to_string(&client.key.private_key).unwrap(),
+        )
+        .unwrap();
+        let cert = russh::keys::Certificate::from_openssh(&client.line).unwrap();
+        let config = Arc::new(russh::client::Config::default());
+        let mut handle = russh::client::connect(config, ("127.0.0.1", self.port), AnyHost)
+            .await
+            .unwrap();
+        let ok = handle
+            .authenticate_openssh_cert(login, Arc::new(private), cert)
+            .await
+            .unwrap()
+            .success();
+        (ok, handle)
     }
 
     /// Runs `ssh login@127.0.0.1 command` with `client`'s certificate.
@@ -272,6 +303,22 @@ impl Node {
 pub struct Client {
     pub key: ClientKey,
     pub cert: PathBuf,
+    /// The certificate as an OpenSSH line.
+    pub line: String,
+}
+
+/// A russh client handler that accepts any host key.
+pub struct AnyHost;
+
+impl russh::client::Handler for AnyHost {
+    type Error = russh::Error;
+
+    async fn check_server_key(
+        &mut self,
+        _key: &russh::keys::PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        Ok(true)
+    }
 }
 
 /// The OpenSSH client, authenticating only with `client`'s key and
@@ -281,13 +328,23 @@ pub fn ssh_command(port: u16, client: &Client, extra: &[&str]) -> tokio::process
     let mut cmd = tokio::process::Command::new(keygate_testkit::SSH);
     cmd.args(["-F", "/dev/null", "-o", "BatchMode=yes"]);
     if !extra.iter().any(|a| a.starts_with("StrictHostKeyChecking")) {
-        cmd.args(["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"]);
+        cmd.args([
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+        ]);
     }
     if !extra.iter().any(|a| a.starts_with("IdentityAgent")) {
         cmd.args(["-o", "IdentityAgent=none"]);
     }
     cmd.args(["-o", "IdentitiesOnly=yes"])
-        .args(["-o", "PreferredAuthentications=publickey", "-o", "ConnectTimeout=10"])
+        .args([
+            "-o",
+            "PreferredAuthentications=publickey",
+            "-o",
+            "ConnectTimeout=10",
+        ])
         .arg("-i")
         .arg(&client.key.private_key)
         .arg("-o")

@@ -5,20 +5,19 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use russh::keys::Certificate;
 use russh::server::{Auth, ChannelOpenHandle, Msg, PublicKeyOffer, Session, VerifiedPublicKey};
-use russh::{Channel, ChannelId, ChannelOpenFailure, Disconnect, Pty, Sig};
+use russh::{Channel, ChannelId, ChannelOpenFailure, Pty, Sig};
 
-use crate::auth::{self, AuthRequest};
 use crate::conn::{Authenticated, Conn};
 use crate::error::SshdError;
-use crate::events::{ServerStats, SessionIdentity, SshEvent};
-use crate::registry::SessionInfo;
+use crate::events::SshEvent;
 use crate::session::exec::Kind;
 use crate::session::pty::WindowSize;
 use crate::session::{ChannelSlot, forward, sftp};
+
+mod login;
 
 /// Session channels one connection may hold open.
 const MAX_CHANNELS: usize = 32;
@@ -45,127 +44,6 @@ impl ConnHandler {
         }
     }
 
-    fn note_login(&self, login: &str) {
-        *Conn::lock(&self.conn.attempted_login) = Some(clip(login));
-    }
-
-    /// Audits a refused authentication.
-    fn refuse(&self, login: &str, user: Option<String>, reason: String) {
-        ServerStats::bump(&self.conn.stats().auth_failures);
-        self.conn.emit(SshEvent::AuthFailed {
-            remote: self.conn.remote,
-            user,
-            login: clip(login),
-            reason,
-        });
-    }
-
-    /// Refuses a holder of a valid certificate and tells them why, as the
-    /// disconnect reason (ssh prints it), since SSH has no other channel
-    /// for it before authentication.
-    fn deny(&self, login: &str, user: &str, message: String) {
-        self.refuse(login, Some(user.to_owned()), message.clone());
-        if let Some(handle) = self.conn.handle.get().cloned() {
-            tokio::spawn(async move {
-                let _ = handle
-                    .disconnect(
-                        Disconnect::NoMoreAuthMethodsAvailable,
-                        format!("keygate: access denied: {message}"),
-                        "en".into(),
-                    )
-                    .await;
-            });
-        }
-    }
-
-    async fn check_certificate(&mut self, login: &str, cert: &Certificate) -> Auth {
-        self.note_login(login);
-        self.conn.cert_checked.store(true, Ordering::Relaxed);
-        let server = self.conn.server.clone();
-        let now = server.clock.now();
-        let trusted = server.authz.trusted_user_ca_keys();
-        let verified = match auth::check_certificate(cert, login, &trusted, now) {
-            Ok(v) => v,
-            Err(refusal) => {
-                self.refuse(login, refusal.user, refusal.reason);
-                return Auth::reject();
-            }
-        };
-        let user = match auth::lookup_login(login) {
-            Ok(u) => u,
-            Err(e) => {
-                self.deny(login, &verified.key_id, e.to_string());
-                return Auth::reject();
-            }
-        };
-        let req = AuthRequest {
-            cert: verified.clone(),
-            login: login.to_owned(),
-            remote: self.conn.remote,
-        };
-        let grant = match server.authz.authorize(&req).await {
-            Ok(g) => g,
-            Err(message) => {
-                self.deny(login, &verified.key_id, message);
-                return Auth::reject();
-            }
-        };
-        let Ok(permit) = server.sessions.clone().try_acquire_owned() else {
-            self.deny(
-                login,
-                &verified.key_id,
-                "this node is at its session limit; try again later".to_owned(),
-            );
-            return Auth::reject();
-        };
-        *Conn::lock(&self.conn.session_permit) = Some(permit);
-        let identity = SessionIdentity {
-            session_id: self.conn.id.clone(),
-            user: verified.key_id.clone(),
-            login: login.to_owned(),
-            node: server.node_name.clone(),
-            remote: self.conn.remote,
-        };
-        self.auth = Some(Arc::new(Authenticated {
-            identity,
-            roles: auth::cert_roles(&verified),
-            cert: verified,
-            user,
-            grant,
-            started: now,
-            started_mono: server.clock.monotonic(),
-        }));
-        Auth::Accept
-    }
-
-    /// Registers the session and wakes the supervisor.
-    fn on_authenticated(&self) {
-        let Some(auth) = self.auth.clone() else { return };
-        let server = &self.conn.server;
-        server.registry.insert(
-            SessionInfo {
-                id: self.conn.id.clone(),
-                user: auth.identity.user.clone(),
-                login: auth.identity.login.clone(),
-                remote: self.conn.remote,
-                started: auth.started,
-                roles: auth.roles.clone(),
-                serial: auth.cert.serial,
-                cert_valid_before: auth.cert.valid_before,
-            },
-            self.conn.termination.clone(),
-        );
-        ServerStats::bump(&server.stats.sessions_started);
-        self.conn.emit(SshEvent::SessionStart {
-            identity: auth.identity.clone(),
-            serial: auth.cert.serial,
-            roles: auth.roles.clone(),
-        });
-        let _ = self.conn.session.set(auth);
-        self.conn.touch();
-        self.conn.authenticated.cancel();
-    }
-
     fn denied(&self, request: &str, reason: &str) {
         if let Some(auth) = &self.auth {
             self.conn.emit(SshEvent::RequestDenied {
@@ -186,7 +64,12 @@ impl ConnHandler {
         Ok(())
     }
 
-    fn start(&mut self, channel: ChannelId, kind: Kind, session: &mut Session) -> Result<(), SshdError> {
+    fn start(
+        &mut self,
+        channel: ChannelId,
+        kind: Kind,
+        session: &mut Session,
+    ) -> Result<(), SshdError> {
         self.conn.touch();
         let (Some(auth), Some(slot)) = (self.auth.as_ref(), self.channels.get_mut(&channel)) else {
             return Self::reply(session, channel, false);
@@ -333,7 +216,9 @@ impl russh::server::Handler for ConnHandler {
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
         self.denied("x11", "X11 forwarding is not supported");
-        reply.reject(ChannelOpenFailure::AdministrativelyProhibited).await;
+        reply
+            .reject(ChannelOpenFailure::AdministrativelyProhibited)
+            .await;
         Ok(())
     }
 
@@ -348,11 +233,17 @@ impl russh::server::Handler for ConnHandler {
             &format!("direct-streamlocal {socket_path}"),
             "Unix socket forwarding is not supported",
         );
-        reply.reject(ChannelOpenFailure::AdministrativelyProhibited).await;
+        reply
+            .reject(ChannelOpenFailure::AdministrativelyProhibited)
+            .await;
         Ok(())
     }
 
-    async fn channel_close(&mut self, channel: ChannelId, _session: &mut Session) -> Result<(), Self::Error> {
+    async fn channel_close(
+        &mut self,
+        channel: ChannelId,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
         Conn::lock(&self.conn.open_channels).remove(&channel);
         if let Some(slot) = self.channels.remove(&channel) {
             slot.close();
@@ -360,7 +251,12 @@ impl russh::server::Handler for ConnHandler {
         Ok(())
     }
 
-    async fn data(&mut self, _channel: ChannelId, _data: &[u8], _session: &mut Session) -> Result<(), Self::Error> {
+    async fn data(
+        &mut self,
+        _channel: ChannelId,
+        _data: &[u8],
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
         self.conn.touch();
         Ok(())
     }
@@ -426,7 +322,11 @@ impl russh::server::Handler for ConnHandler {
         Self::reply(session, channel, ok)
     }
 
-    async fn shell_request(&mut self, channel: ChannelId, session: &mut Session) -> Result<(), Self::Error> {
+    async fn shell_request(
+        &mut self,
+        channel: ChannelId,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
         self.start(channel, Kind::Shell, session)
     }
 
@@ -485,7 +385,12 @@ impl russh::server::Handler for ConnHandler {
         Self::reply(session, channel, ok)
     }
 
-    async fn signal(&mut self, channel: ChannelId, signal: Sig, _session: &mut Session) -> Result<(), Self::Error> {
+    async fn signal(
+        &mut self,
+        channel: ChannelId,
+        signal: Sig,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
         self.conn.touch();
         if let Some(slot) = self.channels.get(&channel) {
             slot.signal(&signal);
@@ -493,7 +398,11 @@ impl russh::server::Handler for ConnHandler {
         Ok(())
     }
 
-    async fn agent_request(&mut self, channel: ChannelId, session: &mut Session) -> Result<bool, Self::Error> {
+    async fn agent_request(
+        &mut self,
+        channel: ChannelId,
+        session: &mut Session,
+    ) -> Result<bool, Self::Error> {
         let (Some(auth), Some(slot)) = (self.auth.clone(), self.channels.get_mut(&channel)) else {
             return Ok(false);
         };
@@ -523,7 +432,11 @@ impl russh::server::Handler for ConnHandler {
         Ok(false)
     }
 
-    async fn streamlocal_forward(&mut self, socket_path: &str, _session: &mut Session) -> Result<bool, Self::Error> {
+    async fn streamlocal_forward(
+        &mut self,
+        socket_path: &str,
+        _session: &mut Session,
+    ) -> Result<bool, Self::Error> {
         self.denied(
             &format!("streamlocal-forward {}", clip(socket_path)),
             "remote Unix socket forwarding is not supported",
