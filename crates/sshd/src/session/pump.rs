@@ -31,7 +31,9 @@ pub(crate) struct Tap {
     pub record: bool,
 }
 
-pub(crate) fn boxed<R: AsyncRead + Unpin + Send + 'static>(r: R) -> Box<dyn AsyncRead + Unpin + Send> {
+pub(crate) fn boxed<R: AsyncRead + Unpin + Send + 'static>(
+    r: R,
+) -> Box<dyn AsyncRead + Unpin + Send> {
     Box::new(r)
 }
 
