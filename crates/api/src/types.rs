@@ -254,7 +254,10 @@ pub struct TokenResponse {
 
 impl fmt::Debug for TokenResponse {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TokenResponse").field("token", &"<redacted>").field("expires", &self.expires).finish()
+        f.debug_struct("TokenResponse")
+            .field("token", &"<redacted>")
+            .field("expires", &self.expires)
+            .finish()
     }
 }
 
@@ -280,7 +283,10 @@ pub struct JoinRequest {
 
 impl fmt::Debug for JoinRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JoinRequest").field("token", &"<redacted>").field("node_name", &self.node_name).finish()
+        f.debug_struct("JoinRequest")
+            .field("token", &"<redacted>")
+            .field("node_name", &self.node_name)
+            .finish()
     }
 }
 

@@ -205,7 +205,11 @@ impl AuditEvent {
     /// reserved key (a programming error) is stored as `x_<key>` instead of
     /// failing, so that the event is never lost.
     pub fn field(mut self, key: &'static str, value: impl Into<Value>) -> Self {
-        let key = if RESERVED_KEYS.contains(&key) { format!("x_{key}") } else { key.to_owned() };
+        let key = if RESERVED_KEYS.contains(&key) {
+            format!("x_{key}")
+        } else {
+            key.to_owned()
+        };
         self.fields.insert(key, value.into());
         self
     }

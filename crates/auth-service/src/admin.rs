@@ -89,7 +89,10 @@ impl AuthServer {
 
     /// `GET /v1/status`.
     pub async fn status(&self, caller: &Caller) -> Result<StatusResponse, AuthError> {
-        if matches!(caller, Caller::Anonymous { .. } | Caller::Proxy { .. } | Caller::Node { .. }) {
+        if matches!(
+            caller,
+            Caller::Anonymous { .. } | Caller::Proxy { .. } | Caller::Node { .. }
+        ) {
             return Err(AuthError::Unauthenticated(
                 "status needs a Keygate identity: run kg login".into(),
             ));

@@ -133,7 +133,10 @@ impl AuthServer {
             Some(SystemRole::Node) => {
                 verify_issued_by(leaf, self.host_ca().x509_cert_der(), now)
                     .map_err(|e| AuthError::Unauthenticated(format!("node certificate: {e}")))?;
-                Ok(Caller::Node { id: id.common_name, remote })
+                Ok(Caller::Node {
+                    id: id.common_name,
+                    remote,
+                })
             }
             Some(SystemRole::Bot) | None => self.user_caller(leaf, remote),
             Some(other) => Err(AuthError::AccessDenied(format!(
@@ -147,13 +150,17 @@ impl AuthServer {
     /// a user, bot or node — never another proxy or auth. Re-verified here
     /// against the right CA, since it did not pass through our TLS stack.
     fn forwarded_caller(&self, der: &[u8], remote: Option<IpAddr>) -> Result<Caller, AuthError> {
-        let id = parse_x509_identity(der)
-            .map_err(|e| AuthError::Unauthenticated(format!("unusable forwarded certificate: {e}")))?;
+        let id = parse_x509_identity(der).map_err(|e| {
+            AuthError::Unauthenticated(format!("unusable forwarded certificate: {e}"))
+        })?;
         match id.system_role {
             Some(SystemRole::Node) => {
                 verify_issued_by(der, self.host_ca().x509_cert_der(), self.clock().now())
                     .map_err(|e| AuthError::Unauthenticated(format!("node certificate: {e}")))?;
-                Ok(Caller::Node { id: id.common_name, remote })
+                Ok(Caller::Node {
+                    id: id.common_name,
+                    remote,
+                })
             }
             Some(SystemRole::Bot) | None => self.user_caller(der, remote),
             Some(other) => Err(AuthError::AccessDenied(format!(

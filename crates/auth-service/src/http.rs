@@ -9,9 +9,9 @@ use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use keygate_api::{
-    Ack, AddUserRequest, Heartbeat, JoinRequest, LoginRequest, NodeIdentity, NodeInfo, NodeSnapshot,
-    PutResourceRequest, RenewRequest, SignRequest, SignupRequest, TokenRequest, TokenResponse,
-    WatchResponse,
+    Ack, AddUserRequest, Heartbeat, JoinRequest, LoginRequest, NodeIdentity, NodeInfo,
+    NodeSnapshot, PutResourceRequest, RenewRequest, SignRequest, SignupRequest, TokenRequest,
+    TokenResponse, WatchResponse,
 };
 use keygate_tls::{ConnInfo, UnixPeer};
 use keygate_types::Kind;
@@ -224,7 +224,11 @@ async fn remove(
 }
 
 /// Connection facts every handler may need, extracted once.
-type Conn = (Option<Extension<ConnInfo>>, Option<Extension<UnixPeer>>, HeaderMap);
+type Conn = (
+    Option<Extension<ConnInfo>>,
+    Option<Extension<UnixPeer>>,
+    HeaderMap,
+);
 
 fn resolve(s: &AuthServer, c: Conn) -> Result<Caller, AuthError> {
     caller(s, c.0, c.1, &c.2)
@@ -266,7 +270,10 @@ async fn renew_node(
     Json(req): Json<RenewNode>,
 ) -> Res<NodeIdentity> {
     let c = resolve(&s, (conn, unix, headers))?;
-    Ok(Json(s.renew_node(&c, &req.ssh_public_key, &req.tls_spki_b64).await?))
+    Ok(Json(
+        s.renew_node(&c, &req.ssh_public_key, &req.tls_spki_b64)
+            .await?,
+    ))
 }
 
 async fn heartbeat(
@@ -278,7 +285,9 @@ async fn heartbeat(
 ) -> Res<Ack> {
     let c = resolve(&s, (conn, unix, headers))?;
     s.heartbeat(&c, req).await?;
-    Ok(Json(Ack { message: "ok".into() }))
+    Ok(Json(Ack {
+        message: "ok".into(),
+    }))
 }
 
 async fn node_snapshot(
@@ -326,5 +335,7 @@ async fn node_events(
 ) -> Res<Ack> {
     let c = resolve(&s, (conn, unix, headers))?;
     let n = s.node_events(&c, events).await?;
-    Ok(Json(Ack { message: format!("{n} events recorded") }))
+    Ok(Json(Ack {
+        message: format!("{n} events recorded"),
+    }))
 }

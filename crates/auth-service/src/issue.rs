@@ -137,12 +137,18 @@ impl AuthServer {
             )));
         }
         // Certificates carry whole seconds; so does what we report.
-        let now = self.clock().now().replace_nanosecond(0).unwrap_or(self.clock().now());
+        let now = self
+            .clock()
+            .now()
+            .replace_nanosecond(0)
+            .unwrap_or(self.clock().now());
         let valid_after = now - BACKDATE;
         let valid_before = time::Duration::try_from(ttl)
             .ok()
             .and_then(|d| now.checked_add(d))
-            .ok_or_else(|| AuthError::BadRequest(format!("a lifetime of {}s is out of range", ttl.as_secs())))?;
+            .ok_or_else(|| {
+                AuthError::BadRequest(format!("a lifetime of {}s is out of range", ttl.as_secs()))
+            })?;
         let mut principals = allowed_logins(identity);
         principals.push(INTERNAL_PRINCIPAL.to_owned());
         let roles: Vec<String> = identity
@@ -264,7 +270,9 @@ impl AuthServer {
         time::Duration::try_from(ttl)
             .ok()
             .and_then(|d| self.clock().now().checked_add(d))
-            .ok_or_else(|| AuthError::BadRequest(format!("a lifetime of {}s is out of range", ttl.as_secs())))
+            .ok_or_else(|| {
+                AuthError::BadRequest(format!("a lifetime of {}s is out of range", ttl.as_secs()))
+            })
     }
 }
 

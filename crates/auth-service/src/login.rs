@@ -98,7 +98,11 @@ impl AuthServer {
         let name_lock = if user_exists {
             failures.locked_until(&policy, now)
         } else {
-            self.unknown_users().locked_until(&req.user.chars().take(256).collect::<String>(), &policy, now)
+            self.unknown_users().locked_until(
+                &req.user.chars().take(256).collect::<String>(),
+                &policy,
+                now,
+            )
         };
         let locked_until = [
             name_lock,
@@ -239,7 +243,8 @@ impl AuthServer {
                 rec.record_failure(now);
                 let _ = self.repo().cas_json(&failures_key(user), rev, &rec).await;
             } else {
-                self.unknown_users().record_failure(&user.chars().take(256).collect::<String>(), now);
+                self.unknown_users()
+                    .record_failure(&user.chars().take(256).collect::<String>(), now);
             }
         }
         let mut ev = self
@@ -254,7 +259,9 @@ impl AuthServer {
         Err(match reason {
             RejectReason::Locked { until } => AuthError::LockedOut(format!(
                 "too many failed logins: try again after {} or ask an admin to run kgctl users reset",
-                until.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+                until
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default()
             )),
             other => AuthError::InvalidCredentials(other.public_message().to_owned()),
         })

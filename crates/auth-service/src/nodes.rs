@@ -5,7 +5,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use base64::Engine;
-use keygate_api::{Heartbeat, JoinRequest, NodeIdentity, NodeInfo, NodeSnapshot, TokenRequest, TokenResponse, WatchResponse};
+use keygate_api::{
+    Heartbeat, JoinRequest, NodeIdentity, NodeInfo, NodeSnapshot, TokenRequest, TokenResponse,
+    WatchResponse,
+};
 use keygate_audit_model::EventType;
 use keygate_ca::{HostCertRequest, ServiceKey, SystemRole, X509ServiceRequest, random_serial};
 use keygate_policy::{AccessContext, Action, Target, allowed_logins, authorize};
@@ -46,15 +49,24 @@ fn registration_key(id: &str) -> String {
 
 impl AuthServer {
     /// `POST /v1/tokens`.
-    pub async fn create_token(&self, caller: &Caller, req: TokenRequest) -> Result<TokenResponse, AuthError> {
+    pub async fn create_token(
+        &self,
+        caller: &Caller,
+        req: TokenRequest,
+    ) -> Result<TokenResponse, AuthError> {
         self.authorize_admin(caller, "token", "create").await?;
         if req.kind != "node" {
-            return Err(AuthError::BadRequest(format!("unknown token type {:?}: use node", req.kind)));
+            return Err(AuthError::BadRequest(format!(
+                "unknown token type {:?}: use node",
+                req.kind
+            )));
         }
         for (k, v) in &req.labels {
             keygate_types::validate_name("label key", k)?;
             if v.len() > 256 {
-                return Err(AuthError::BadRequest(format!("label {k}: value longer than 256 characters")));
+                return Err(AuthError::BadRequest(format!(
+                    "label {k}: value longer than 256 characters"
+                )));
             }
         }
         let ttl = req.ttl_secs.map_or(TOKEN_TTL, Duration::from_secs);
@@ -65,10 +77,17 @@ impl AuthServer {
         let mut token: Token = Resource::new(
             Kind::Token,
             token_name(&secret),
-            TokenSpec { roles: vec!["node".into()], labels: req.labels.clone(), reusable: req.reusable, user: None },
+            TokenSpec {
+                roles: vec!["node".into()],
+                labels: req.labels.clone(),
+                reusable: req.reusable,
+                user: None,
+            },
         );
         token.metadata.expires = Some(expires);
-        self.repo().put_resource(&AnyResource::Token(token), Some(0)).await?;
+        self.repo()
+            .put_resource(&AnyResource::Token(token), Some(0))
+            .await?;
         let ev = self
             .event(EventType::TokenCreate)
             .actor(actor_of(caller))
@@ -78,28 +97,43 @@ impl AuthServer {
             .field("reusable", req.reusable)
             .field("labels", serde_json::json!(req.labels));
         self.audit(ev).await?;
-        Ok(TokenResponse { token: secret, expires, ca_pin: self.ca_pin(), proxy_addr: self.opts().proxy_addr.clone() })
+        Ok(TokenResponse {
+            token: secret,
+            expires,
+            ca_pin: self.ca_pin(),
+            proxy_addr: self.opts().proxy_addr.clone(),
+        })
     }
 
     /// `POST /v1/join`: validates the token, registers the node and issues
     /// its identity. The id and the name in the certificates are bound
     /// here, never taken on the node's word alone.
     pub async fn join(&self, req: JoinRequest, caller: &Caller) -> Result<NodeIdentity, AuthError> {
-        let bad = || AuthError::InvalidCredentials("the join token is invalid, used or expired; create one with kgctl tokens add --type node".into());
+        let bad = || {
+            AuthError::InvalidCredentials("the join token is invalid, used or expired; create one with kgctl tokens add --type node".into())
+        };
         keygate_types::validate_name("node name", &req.node_name)?;
         let name = token_name(&req.token);
-        let Some((AnyResource::Token(token), rev)) = self.repo().get_resource_rev(Kind::Token, &name).await? else {
-            self.audit_join_failure(&req, caller, "unknown token").await?;
+        let Some((AnyResource::Token(token), rev)) =
+            self.repo().get_resource_rev(Kind::Token, &name).await?
+        else {
+            self.audit_join_failure(&req, caller, "unknown token")
+                .await?;
             return Err(bad());
         };
         let now = self.clock().now();
-        if token.metadata.expires.is_none_or(|e| e <= now) || !token.spec.roles.iter().any(|r| r == "node") {
-            self.audit_join_failure(&req, caller, "expired or wrong-type token").await?;
+        if token.metadata.expires.is_none_or(|e| e <= now)
+            || !token.spec.roles.iter().any(|r| r == "node")
+        {
+            self.audit_join_failure(&req, caller, "expired or wrong-type token")
+                .await?;
             return Err(bad());
         }
         // A live node of the same name keeps it: a rogue node cannot take
         // over another's name (and so its labels and sessions).
-        if let Some(AnyResource::Node(existing)) = self.repo().get_resource(Kind::Node, &req.node_name).await? {
+        if let Some(AnyResource::Node(existing)) =
+            self.repo().get_resource(Kind::Node, &req.node_name).await?
+        {
             self.audit_join_failure(&req, caller, "name in use").await?;
             return Err(AuthError::Conflict(format!(
                 "a live node named {:?} exists (id {}); pick another --node-name",
@@ -107,16 +141,31 @@ impl AuthServer {
             )));
         }
         let id = uuid_v4();
-        let reg = Registration { id: id.clone(), name: req.node_name.clone(), labels: token.spec.labels.clone() };
+        let reg = Registration {
+            id: id.clone(),
+            name: req.node_name.clone(),
+            labels: token.spec.labels.clone(),
+        };
         let reg_bytes = serde_json::to_vec(&reg).map_err(AuthError::internal)?;
-        let mut ops = vec![Op::Put { key: registration_key(&id), value: reg_bytes, lease: None }];
-        let mut compares = vec![Compare::ModRevision { key: resource_key(Kind::Token, &name), equals: rev }];
+        let mut ops = vec![Op::Put {
+            key: registration_key(&id),
+            value: reg_bytes,
+            lease: None,
+        }];
+        let mut compares = vec![Compare::ModRevision {
+            key: resource_key(Kind::Token, &name),
+            equals: rev,
+        }];
         if !token.spec.reusable {
             // Single use: consuming the token and registering are one
             // atomic step, so two nodes racing with it cannot both win.
-            ops.push(Op::Delete { key: resource_key(Kind::Token, &name) });
+            ops.push(Op::Delete {
+                key: resource_key(Kind::Token, &name),
+            });
         }
-        compares.push(Compare::Absent { key: registration_key(&id) });
+        compares.push(Compare::Absent {
+            key: registration_key(&id),
+        });
         if !self.repo().backend.txn(compares, ops).await?.succeeded {
             return Err(bad());
         }
@@ -132,12 +181,29 @@ impl AuthServer {
             None => ev,
         };
         self.audit(ev).await?;
-        self.heartbeat_for(&reg, Heartbeat { addr: req.addr, self_labels: req.self_labels, version: String::new() }).await?;
+        self.heartbeat_for(
+            &reg,
+            Heartbeat {
+                addr: req.addr,
+                self_labels: req.self_labels,
+                version: String::new(),
+            },
+        )
+        .await?;
         Ok(identity)
     }
 
-    async fn audit_join_failure(&self, req: &JoinRequest, caller: &Caller, why: &str) -> Result<(), AuthError> {
-        let ev = self.event(EventType::NodeJoin).node(req.node_name.clone()).success(false).error(why);
+    async fn audit_join_failure(
+        &self,
+        req: &JoinRequest,
+        caller: &Caller,
+        why: &str,
+    ) -> Result<(), AuthError> {
+        let ev = self
+            .event(EventType::NodeJoin)
+            .node(req.node_name.clone())
+            .success(false)
+            .error(why);
         let ev = match caller.remote() {
             Some(r) => ev.remote_addr(r.to_string()),
             None => ev,
@@ -145,7 +211,12 @@ impl AuthServer {
         self.audit(ev).await
     }
 
-    fn node_identity(&self, reg: &Registration, ssh_public_key: &str, tls_spki_b64: &str) -> Result<NodeIdentity, AuthError> {
+    fn node_identity(
+        &self,
+        reg: &Registration,
+        ssh_public_key: &str,
+        tls_spki_b64: &str,
+    ) -> Result<NodeIdentity, AuthError> {
         let now = self.clock().now();
         let valid_before = now + NODE_CERT_TTL;
         let host_cert = self
@@ -154,14 +225,20 @@ impl AuthServer {
                 public_key: ssh_public_key.trim().to_owned(),
                 key_id: reg.id.clone(),
                 // `name.cluster` is what `kg config`'s Host pattern makes ssh check.
-                principals: vec![reg.id.clone(), reg.name.clone(), format!("{}.{}", reg.name, self.cluster())],
+                principals: vec![
+                    reg.id.clone(),
+                    reg.name.clone(),
+                    format!("{}.{}", reg.name, self.cluster()),
+                ],
                 valid_after: now - Duration::from_secs(60),
                 valid_before,
                 serial: random_serial(),
                 extensions: BTreeMap::from([("role@keygate".to_owned(), "node".to_owned())]),
             })
             .map_err(|e| match e {
-                keygate_ca::CaError::InvalidPublicKey { reason } => AuthError::BadRequest(format!("ssh_public_key: {reason}")),
+                keygate_ca::CaError::InvalidPublicKey { reason } => {
+                    AuthError::BadRequest(format!("ssh_public_key: {reason}"))
+                }
                 other => other.into(),
             })?;
         let spki = base64::engine::general_purpose::STANDARD
@@ -179,7 +256,9 @@ impl AuthServer {
                 not_after: valid_before,
             })
             .map_err(|e| match e {
-                keygate_ca::CaError::InvalidPublicKey { reason } => AuthError::BadRequest(format!("tls_spki_b64: {reason}")),
+                keygate_ca::CaError::InvalidPublicKey { reason } => {
+                    AuthError::BadRequest(format!("tls_spki_b64: {reason}"))
+                }
                 other => other.into(),
             })?;
         Ok(NodeIdentity {
@@ -197,17 +276,28 @@ impl AuthServer {
 
     async fn registration(&self, caller: &Caller) -> Result<Registration, AuthError> {
         let Caller::Node { id, .. } = caller else {
-            return Err(AuthError::Unauthenticated("this endpoint is for nodes".into()));
+            return Err(AuthError::Unauthenticated(
+                "this endpoint is for nodes".into(),
+            ));
         };
         self.repo()
             .get_json::<Registration>(&registration_key(id))
             .await?
             .map(|(r, _)| r)
-            .ok_or_else(|| AuthError::AccessDenied(format!("node {id} is not registered (removed?); join again")))
+            .ok_or_else(|| {
+                AuthError::AccessDenied(format!(
+                    "node {id} is not registered (removed?); join again"
+                ))
+            })
     }
 
     /// `POST /v1/nodes/renew`: fresh certificates for a node's (new) keys.
-    pub async fn renew_node(&self, caller: &Caller, ssh_public_key: &str, tls_spki_b64: &str) -> Result<NodeIdentity, AuthError> {
+    pub async fn renew_node(
+        &self,
+        caller: &Caller,
+        ssh_public_key: &str,
+        tls_spki_b64: &str,
+    ) -> Result<NodeIdentity, AuthError> {
         let reg = self.registration(caller).await?;
         self.node_identity(&reg, ssh_public_key, tls_spki_b64)
     }
@@ -222,13 +312,20 @@ impl AuthServer {
         let mut node: Node = Resource::new(
             Kind::Node,
             reg.name.clone(),
-            NodeSpec { id: reg.id.clone(), addr: hb.addr, sub_kind: "keygate".into(), self_labels: hb.self_labels },
+            NodeSpec {
+                id: reg.id.clone(),
+                addr: hb.addr,
+                sub_kind: "keygate".into(),
+                self_labels: hb.self_labels,
+            },
         );
         node.metadata.labels = reg.labels.clone();
         // Each heartbeat writes the entry under a fresh lease: if the node
         // stops, the entry expires and watchers see it go.
         let lease = self.repo().backend.grant_lease(NODE_TTL).await?;
-        self.repo().put_resource_leased(&AnyResource::Node(node), lease).await?;
+        self.repo()
+            .put_resource_leased(&AnyResource::Node(node), lease)
+            .await?;
         Ok(())
     }
 
@@ -241,7 +338,9 @@ impl AuthServer {
         let roles = self.repo().list_resources(Kind::Role).await?;
         let locks = self.repo().list_resources(Kind::Lock).await?;
         let to_json = |v: Vec<AnyResource>| -> Result<Vec<serde_json::Value>, AuthError> {
-            v.iter().map(|r| r.to_json().map_err(AuthError::internal)).collect()
+            v.iter()
+                .map(|r| r.to_json().map_err(AuthError::internal))
+                .collect()
         };
         Ok(NodeSnapshot {
             revision,
@@ -257,7 +356,11 @@ impl AuthServer {
     /// changed after `from`, or after a bounded wait.
     pub async fn node_watch(&self, caller: &Caller, from: i64) -> Result<WatchResponse, AuthError> {
         self.registration(caller).await?;
-        let mut watch = self.repo().backend.watch("/resources/", from.saturating_add(1)).await?;
+        let mut watch = self
+            .repo()
+            .backend
+            .watch("/resources/", from.saturating_add(1))
+            .await?;
         let deadline = tokio::time::sleep(WATCH_WAIT);
         tokio::pin!(deadline);
         loop {
@@ -285,7 +388,11 @@ impl AuthServer {
         self.authorize_admin(caller, "node", "list").await?;
         let identity = match caller {
             Caller::User { name, .. } => {
-                let user = self.repo().get_user(name).await?.ok_or_else(|| AuthError::AccessDenied("user gone".into()))?;
+                let user = self
+                    .repo()
+                    .get_user(name)
+                    .await?
+                    .ok_or_else(|| AuthError::AccessDenied("user gone".into()))?;
                 Some(self.identity_of(&user).await?)
             }
             _ => None,
@@ -301,8 +408,15 @@ impl AuthServer {
                 Some(id) => allowed_logins(id)
                     .into_iter()
                     .filter(|l| {
-                        let target = Target::Node { name: &n.metadata.name, id: &n.spec.id, labels: &labels };
-                        let ctx = AccessContext { locks: &locks, ..AccessContext::default() };
+                        let target = Target::Node {
+                            name: &n.metadata.name,
+                            id: &n.spec.id,
+                            labels: &labels,
+                        };
+                        let ctx = AccessContext {
+                            locks: &locks,
+                            ..AccessContext::default()
+                        };
                         authorize(id, target, Action::Login(l), &ctx, now).is_ok()
                     })
                     .collect(),
@@ -311,7 +425,13 @@ impl AuthServer {
             if identity.is_some() && logins.is_empty() {
                 continue;
             }
-            out.push(NodeInfo { name: n.metadata.name.clone(), id: n.spec.id.clone(), labels, addr: n.spec.addr.clone(), logins });
+            out.push(NodeInfo {
+                name: n.metadata.name.clone(),
+                id: n.spec.id.clone(),
+                labels,
+                addr: n.spec.addr.clone(),
+                logins,
+            });
         }
         Ok(out)
     }
@@ -343,26 +463,44 @@ const MAX_EVENTS_PER_CALL: usize = 1000;
 
 /// Event types a node may report; everything else is refused, so a
 /// compromised node cannot forge admin or login events.
-const NODE_EVENTS: &[&str] = &["session.start", "session.end", "exec", "scp", "port_forward", "auth.failed"];
+const NODE_EVENTS: &[&str] = &[
+    "session.start",
+    "session.end",
+    "exec",
+    "scp",
+    "port_forward",
+    "auth.failed",
+];
 
 impl AuthServer {
     /// `POST /v1/nodes/events`: audit events from a node. Auth stamps the
     /// node name and cluster from the sender's registration, whatever the
     /// node wrote there.
-    pub async fn node_events(&self, caller: &Caller, events: Vec<keygate_audit_model::AuditEvent>) -> Result<usize, AuthError> {
+    pub async fn node_events(
+        &self,
+        caller: &Caller,
+        events: Vec<keygate_audit_model::AuditEvent>,
+    ) -> Result<usize, AuthError> {
         let reg = self.registration(caller).await?;
         if events.len() > MAX_EVENTS_PER_CALL {
-            return Err(AuthError::BadRequest(format!("at most {MAX_EVENTS_PER_CALL} events per call")));
+            return Err(AuthError::BadRequest(format!(
+                "at most {MAX_EVENTS_PER_CALL} events per call"
+            )));
         }
         let mut n = 0;
         for mut ev in events {
             if !NODE_EVENTS.contains(&ev.event.as_str()) {
-                return Err(AuthError::BadRequest(format!("nodes may not report {:?} events", ev.event)));
+                return Err(AuthError::BadRequest(format!(
+                    "nodes may not report {:?} events",
+                    ev.event
+                )));
             }
             ev.node = Some(reg.name.clone());
             ev.cluster = Some(self.cluster().to_owned());
-            ev.fields.insert("node_id".into(), serde_json::Value::from(reg.id.clone()));
-            ev.validate().map_err(|e| AuthError::BadRequest(e.to_string()))?;
+            ev.fields
+                .insert("node_id".into(), serde_json::Value::from(reg.id.clone()));
+            ev.validate()
+                .map_err(|e| AuthError::BadRequest(e.to_string()))?;
             self.audit(ev).await?;
             n += 1;
         }

@@ -24,24 +24,40 @@ pub struct FailureLimiter<K> {
 
 impl<K> Default for FailureLimiter<K> {
     fn default() -> Self {
-        Self { records: Mutex::new(HashMap::new()) }
+        Self {
+            records: Mutex::new(HashMap::new()),
+        }
     }
 }
 
 /// Policy for source addresses: more lenient than per user (a NAT may hide
 /// many users), same window and duration.
 pub fn source_policy(user_policy: &LockoutPolicy) -> LockoutPolicy {
-    LockoutPolicy { max_failures: user_policy.max_failures.saturating_mul(4), ..*user_policy }
+    LockoutPolicy {
+        max_failures: user_policy.max_failures.saturating_mul(4),
+        ..*user_policy
+    }
 }
 
 impl<K: Hash + Eq + Clone> FailureLimiter<K> {
-    pub fn locked_until(&self, key: &K, policy: &LockoutPolicy, now: OffsetDateTime) -> Option<OffsetDateTime> {
-        let map = self.records.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    pub fn locked_until(
+        &self,
+        key: &K,
+        policy: &LockoutPolicy,
+        now: OffsetDateTime,
+    ) -> Option<OffsetDateTime> {
+        let map = self
+            .records
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         map.get(key).and_then(|r| r.locked_until(policy, now))
     }
 
     pub fn record_failure(&self, key: &K, now: OffsetDateTime) {
-        let mut map = self.records.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut map = self
+            .records
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if map.len() >= MAX_KEYS && !map.contains_key(key) {
             map.clear();
         }

@@ -111,7 +111,11 @@ impl Repo {
     }
 
     /// Reads one resource with its revision.
-    pub async fn get_resource_rev(&self, kind: Kind, name: &str) -> Result<Option<(AnyResource, i64)>, AuthError> {
+    pub async fn get_resource_rev(
+        &self,
+        kind: Kind,
+        name: &str,
+    ) -> Result<Option<(AnyResource, i64)>, AuthError> {
         let Some(kv) = self.backend.get(&resource_key(kind, name)).await? else {
             return Ok(None);
         };
@@ -120,10 +124,17 @@ impl Repo {
 
     /// Writes a resource owned by a lease (it disappears when the lease
     /// expires).
-    pub async fn put_resource_leased(&self, r: &AnyResource, lease: keygate_store::LeaseId) -> Result<i64, AuthError> {
+    pub async fn put_resource_leased(
+        &self,
+        r: &AnyResource,
+        lease: keygate_store::LeaseId,
+    ) -> Result<i64, AuthError> {
         let json = r.to_json().map_err(AuthError::internal)?;
         let bytes = serde_json::to_vec(&json).map_err(AuthError::internal)?;
-        Ok(self.backend.put(&resource_key(r.kind(), r.name()), bytes, Some(lease)).await?)
+        Ok(self
+            .backend
+            .put(&resource_key(r.kind(), r.name()), bytes, Some(lease))
+            .await?)
     }
 
     pub async fn get_user(&self, name: &str) -> Result<Option<User>, AuthError> {

@@ -81,7 +81,11 @@ impl AuthServer {
 
     /// A permit to hash one password.
     pub(crate) async fn hash_permit(&self) -> Result<tokio::sync::SemaphorePermit<'_>, AuthError> {
-        self.inner.hash_permits.acquire().await.map_err(AuthError::internal)
+        self.inner
+            .hash_permits
+            .acquire()
+            .await
+            .map_err(AuthError::internal)
     }
 
     pub(crate) fn opts(&self) -> &AuthOptions {
@@ -132,9 +136,14 @@ impl AuthServer {
             tracing::warn!("expiring leases: {e}");
         }
         let now = self.clock().monotonic().as_secs();
-        let last = self.inner.last_compaction.load(std::sync::atomic::Ordering::Relaxed);
+        let last = self
+            .inner
+            .last_compaction
+            .load(std::sync::atomic::Ordering::Relaxed);
         if now.saturating_sub(last) >= COMPACT_EVERY_SECS || last == 0 {
-            self.inner.last_compaction.store(now.max(1), std::sync::atomic::Ordering::Relaxed);
+            self.inner
+                .last_compaction
+                .store(now.max(1), std::sync::atomic::Ordering::Relaxed);
             match self.repo().backend.current_revision().await {
                 Ok(rev) if rev > KEEP_REVISIONS => {
                     if let Err(e) = self.repo().backend.compact(rev - KEEP_REVISIONS).await {

@@ -97,7 +97,11 @@ fn host_name() -> String {
 
 fn parse_labels(v: &[String]) -> Result<std::collections::BTreeMap<String, String>, String> {
     v.iter()
-        .map(|kv| kv.split_once('=').map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned())).ok_or_else(|| format!("--labels {kv:?}: write key=value")))
+        .map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+                .ok_or_else(|| format!("--labels {kv:?}: write key=value"))
+        })
         .collect()
 }
 
@@ -130,7 +134,10 @@ async fn run_node(a: StartArgs) -> ExitCode {
         },
         (None, env) => env,
     };
-    let data_dir = a.data_dir.clone().unwrap_or_else(|| default_data_dir().join("node"));
+    let data_dir = a
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| default_data_dir().join("node"));
     let cfg = keygate_node_service::NodeConfig {
         data_dir,
         proxy: proxy.clone(),
@@ -146,7 +153,12 @@ async fn run_node(a: StartArgs) -> ExitCode {
         Ok(n) => n,
         Err(e) => return fail(e),
     };
-    let _ = writeln!(std::io::stdout(), "Node {:?} (id {}) is serving through {proxy}.", cfg.node_name, node.node_id);
+    let _ = writeln!(
+        std::io::stdout(),
+        "Node {:?} (id {}) is serving through {proxy}.",
+        cfg.node_name,
+        node.node_id
+    );
     let _ = std::io::stdout().flush();
     wait_for_signal(token.clone()).await;
     // Give sessions a moment to hear they are ending.
@@ -224,7 +236,9 @@ async fn run_start(a: StartArgs) -> ExitCode {
         return run_node(a).await;
     }
     if !(has("auth") && has("proxy")) {
-        return fail("running auth or proxy alone is not supported yet: use --roles auth,proxy[,node] or --roles node");
+        return fail(
+            "running auth or proxy alone is not supported yet: use --roles auth,proxy[,node] or --roles node",
+        );
     }
     let labels = match parse_labels(&a.labels) {
         Ok(l) => l,
@@ -254,7 +268,9 @@ async fn run_start(a: StartArgs) -> ExitCode {
         Some(p) => match std::fs::read_to_string(p) {
             Ok(s) => {
                 let pw = s.trim_end_matches(['\n', '\r']).to_owned();
-                if let Err(e) = keygate_authn::check_password_policy(&keygate_authn::Password::new(pw.clone())) {
+                if let Err(e) =
+                    keygate_authn::check_password_policy(&keygate_authn::Password::new(pw.clone()))
+                {
                     return fail(format!("--admin-password-file {}: {e}", p.display()));
                 }
                 Some(pw)

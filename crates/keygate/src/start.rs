@@ -350,7 +350,17 @@ pub async fn start(opts: StartOptions) -> Result<Running, StartError> {
         }
     });
     let node = match &opts.local_node {
-        Some(n) => Some(start_local_node(&auth, &data_dir, web_addr, n, opts.clock.clone(), shutdown.clone()).await?),
+        Some(n) => Some(
+            start_local_node(
+                &auth,
+                &data_dir,
+                web_addr,
+                n,
+                opts.clock.clone(),
+                shutdown.clone(),
+            )
+            .await?,
+        ),
         None => None,
     };
     Ok(Running {
@@ -383,13 +393,27 @@ async fn start_local_node(
 ) -> Result<keygate_node_service::RunningNode, StartError> {
     let node_dir = data_dir.join("node");
     let store = keygate_node_service::IdentityStore::new(&node_dir);
-    let joined = store.load().map_err(|e| StartError::State(e.to_string()))?.is_some();
+    let joined = store
+        .load()
+        .map_err(|e| StartError::State(e.to_string()))?
+        .is_some();
     let token = if joined {
         None
     } else {
-        let caller = keygate_auth_service::Caller::AdminSocket { os_user: "keygate".into(), uid: 0 };
-        let req = keygate_api::TokenRequest { kind: "node".into(), ttl_secs: Some(300), labels: Default::default(), reusable: false };
-        let t = auth.create_token(&caller, req).await.map_err(|e| state_err("local node token")(e.to_string()))?;
+        let caller = keygate_auth_service::Caller::AdminSocket {
+            os_user: "keygate".into(),
+            uid: 0,
+        };
+        let req = keygate_api::TokenRequest {
+            kind: "node".into(),
+            ttl_secs: Some(300),
+            labels: Default::default(),
+            reusable: false,
+        };
+        let t = auth
+            .create_token(&caller, req)
+            .await
+            .map_err(|e| state_err("local node token")(e.to_string()))?;
         Some(t.token)
     };
     let cfg = keygate_node_service::NodeConfig {
@@ -402,5 +426,7 @@ async fn start_local_node(
         direct_addr: None,
         clock,
     };
-    keygate_node_service::start(cfg, shutdown).await.map_err(|e| state_err("local node")(e.to_string()))
+    keygate_node_service::start(cfg, shutdown)
+        .await
+        .map_err(|e| state_err("local node")(e.to_string()))
 }

@@ -50,7 +50,9 @@ enum Cmd {
         filters: Vec<String>,
     },
     /// Open a session on a node through the proxy (exit status of the remote command; 255 when kg fails).
-    #[command(after_help = "Examples:\n  kg ssh web-1\n  kg ssh ubuntu@web-1 uptime\n  kg ssh env=prod -- systemctl is-active nginx")]
+    #[command(
+        after_help = "Examples:\n  kg ssh web-1\n  kg ssh ubuntu@web-1 uptime\n  kg ssh env=prod -- systemctl is-active nginx"
+    )]
     Ssh(ssh::SshArgs),
     /// Copy files to or from nodes ([login@]node:path on either side).
     #[command(after_help = "Example:\n  kg scp -r ./site web-1:/srv/")]

@@ -22,7 +22,10 @@ fn profile() -> Result<Profile, Failure> {
     use keygate_clock::Clock;
     let p = Home::from_env().current()?;
     if !p.is_valid(keygate_clock::SystemClock::new().now()) {
-        return Err(Failure::no(format!("your certificate expired at {}: run kg login", p.valid_until)));
+        return Err(Failure::no(format!(
+            "your certificate expired at {}: run kg login",
+            p.valid_until
+        )));
     }
     Ok(p)
 }
@@ -49,14 +52,24 @@ fn matches(n: &NodeInfo, sel: &[(String, String)]) -> bool {
 pub async fn ls(filters: &[String], format: Format) -> Result<(), Failure> {
     let sel = selector(filters)?;
     let p = profile()?;
-    let list: Vec<NodeInfo> = nodes(&p).await?.into_iter().filter(|n| matches(n, &sel)).collect();
+    let list: Vec<NodeInfo> = nodes(&p)
+        .await?
+        .into_iter()
+        .filter(|n| matches(n, &sel))
+        .collect();
     match format {
         Format::Table => {
             let rows: Vec<Vec<String>> = list
                 .iter()
                 .map(|n| {
-                    let labels: Vec<String> = n.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                    vec![n.name.clone(), n.id.clone(), labels.join(","), n.logins.join(",")]
+                    let labels: Vec<String> =
+                        n.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    vec![
+                        n.name.clone(),
+                        n.id.clone(),
+                        labels.join(","),
+                        n.logins.join(","),
+                    ]
                 })
                 .collect();
             out(&table(&["NODE", "ID", "LABELS", "LOGINS"], &rows));
@@ -69,12 +82,17 @@ pub async fn ls(filters: &[String], format: Format) -> Result<(), Failure> {
 /// The OpenSSH options that route through `kg proxy ssh` and trust only
 /// the cluster's host CA.
 fn ssh_options(p: &Profile) -> Result<Vec<String>, Failure> {
-    let me = std::env::current_exe().map_err(|e| Failure::usage(format!("cannot find the kg binary: {e}")))?;
+    let me = std::env::current_exe()
+        .map_err(|e| Failure::usage(format!("cannot find the kg binary: {e}")))?;
     Ok(vec![
         "-F".into(),
         "/dev/null".into(),
         "-o".into(),
-        format!("ProxyCommand=\"{}\" proxy ssh --proxy {} %r@%h:%p", me.display(), p.proxy),
+        format!(
+            "ProxyCommand=\"{}\" proxy ssh --proxy {} %r@%h:%p",
+            me.display(),
+            p.proxy
+        ),
         "-o".into(),
         format!("UserKnownHostsFile=\"{}\"", p.known_hosts_path().display()),
         "-o".into(),
@@ -137,7 +155,10 @@ fn ssh_command(p: &Profile, login: &str, node: &str, a: &SshArgs) -> Result<Comm
 /// `kg ssh`: exits with the remote command's status, 255 for kg's own
 /// failures.
 pub async fn ssh(a: SshArgs) -> Result<u8, Failure> {
-    let p = profile().map_err(|f| Failure { code: KG_FAILED, ..f })?;
+    let p = profile().map_err(|f| Failure {
+        code: KG_FAILED,
+        ..f
+    })?;
     let (login, target) = match a.target.split_once('@') {
         Some((l, t)) => (Some(l.to_owned()), t.to_owned()),
         None => (a.login.clone(), a.target.clone()),
@@ -149,38 +170,76 @@ pub async fn ssh(a: SshArgs) -> Result<u8, Failure> {
     if target.contains('=') {
         return fan_out(&p, &login, &target, &a).await;
     }
-    let mut c = ssh_command(&p, &login, &target, &a).map_err(|f| Failure { code: KG_FAILED, ..f })?;
+    let mut c = ssh_command(&p, &login, &target, &a).map_err(|f| Failure {
+        code: KG_FAILED,
+        ..f
+    })?;
     // Replace this process: ssh owns the terminal, signals and exit status.
     let err = c.exec();
-    Err(Failure { code: KG_FAILED, message: format!("cannot run ssh ({err}): install openssh-client") })
+    Err(Failure {
+        code: KG_FAILED,
+        message: format!("cannot run ssh ({err}): install openssh-client"),
+    })
 }
 
 async fn fan_out(p: &Profile, login: &str, target: &str, a: &SshArgs) -> Result<u8, Failure> {
     if a.command.is_empty() {
-        return Err(Failure { code: KG_FAILED, message: "a key=value selector needs a command to run".into() });
+        return Err(Failure {
+            code: KG_FAILED,
+            message: "a key=value selector needs a command to run".into(),
+        });
     }
-    let sel = selector(&[target.to_owned()]).map_err(|f| Failure { code: KG_FAILED, ..f })?;
-    let list: Vec<NodeInfo> = nodes(p).await.map_err(|f| Failure { code: KG_FAILED, ..f })?.into_iter().filter(|n| matches(n, &sel)).collect();
+    let sel = selector(&[target.to_owned()]).map_err(|f| Failure {
+        code: KG_FAILED,
+        ..f
+    })?;
+    let list: Vec<NodeInfo> = nodes(p)
+        .await
+        .map_err(|f| Failure {
+            code: KG_FAILED,
+            ..f
+        })?
+        .into_iter()
+        .filter(|n| matches(n, &sel))
+        .collect();
     if list.is_empty() {
-        return Err(Failure { code: KG_FAILED, message: format!("no node you may reach matches {target}") });
+        return Err(Failure {
+            code: KG_FAILED,
+            message: format!("no node you may reach matches {target}"),
+        });
     }
     let mut worst = 0u8;
     let mut children = Vec::new();
     for n in &list {
-        let mut c = ssh_command(p, login, &n.name, a).map_err(|f| Failure { code: KG_FAILED, ..f })?;
-        c.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        let child = c.spawn().map_err(|e| Failure { code: KG_FAILED, message: format!("cannot run ssh ({e}): install openssh-client") })?;
+        let mut c = ssh_command(p, login, &n.name, a).map_err(|f| Failure {
+            code: KG_FAILED,
+            ..f
+        })?;
+        c.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let child = c.spawn().map_err(|e| Failure {
+            code: KG_FAILED,
+            message: format!("cannot run ssh ({e}): install openssh-client"),
+        })?;
         children.push((n.name.clone(), child));
     }
     for (name, child) in children {
-        let o = child.wait_with_output().map_err(|e| Failure { code: KG_FAILED, message: e.to_string() })?;
+        let o = child.wait_with_output().map_err(|e| Failure {
+            code: KG_FAILED,
+            message: e.to_string(),
+        })?;
         for line in String::from_utf8_lossy(&o.stdout).lines() {
             out(&format!("[{name}] {line}\n"));
         }
         for line in String::from_utf8_lossy(&o.stderr).lines() {
             eprintln!("[{name}] {line}");
         }
-        let code = o.status.code().and_then(|c| u8::try_from(c).ok()).unwrap_or(KG_FAILED);
+        let code = o
+            .status
+            .code()
+            .and_then(|c| u8::try_from(c).ok())
+            .unwrap_or(KG_FAILED);
         if worst == 0 {
             worst = code;
         }
@@ -190,12 +249,21 @@ async fn fan_out(p: &Profile, login: &str, target: &str, a: &SshArgs) -> Result<
 
 /// `kg scp`: copies with OpenSSH's scp through the proxy.
 pub fn scp(recursive: bool, paths: &[String]) -> Result<u8, Failure> {
-    let p = profile().map_err(|f| Failure { code: KG_FAILED, ..f })?;
+    let p = profile().map_err(|f| Failure {
+        code: KG_FAILED,
+        ..f
+    })?;
     if paths.len() < 2 {
-        return Err(Failure { code: KG_FAILED, message: "kg scp needs a source and a destination".into() });
+        return Err(Failure {
+            code: KG_FAILED,
+            message: "kg scp needs a source and a destination".into(),
+        });
     }
     let mut c = Command::new("scp");
-    c.args(ssh_options(&p).map_err(|f| Failure { code: KG_FAILED, ..f })?);
+    c.args(ssh_options(&p).map_err(|f| Failure {
+        code: KG_FAILED,
+        ..f
+    })?);
     if recursive {
         c.arg("-r");
     }
@@ -203,12 +271,17 @@ pub fn scp(recursive: bool, paths: &[String]) -> Result<u8, Failure> {
     let login = default_login(&p);
     for path in paths {
         match (path.split_once(':'), &login) {
-            (Some((host, _)), Some(l)) if !host.contains('@') && !host.contains('/') => c.arg(format!("{l}@{path}")),
+            (Some((host, _)), Some(l)) if !host.contains('@') && !host.contains('/') => {
+                c.arg(format!("{l}@{path}"))
+            }
             _ => c.arg(path),
         };
     }
     let err = c.exec();
-    Err(Failure { code: KG_FAILED, message: format!("cannot run scp ({err}): install openssh-client") })
+    Err(Failure {
+        code: KG_FAILED,
+        message: format!("cannot run scp ({err}): install openssh-client"),
+    })
 }
 
 /// `kg proxy ssh LOGIN@NODE:PORT`: the ProxyCommand. Splices stdin/stdout
@@ -225,9 +298,14 @@ pub async fn proxy_ssh(target: &str, proxy: Option<String>) -> Result<(), Failur
         None => (host_port, 22),
     };
     // `node.cluster` (from `kg config`'s Host pattern) names node `node`.
-    let node = host.strip_suffix(&format!(".{}", p.cluster)).unwrap_or(host);
+    let node = host
+        .strip_suffix(&format!(".{}", p.cluster))
+        .unwrap_or(host);
     let stream = connect_node(&p, node, port).await.map_err(|e| match e {
-        keygate_client::ClientError::Connect { denied: true, message } => Failure::no(message),
+        keygate_client::ClientError::Connect {
+            denied: true,
+            message,
+        } => Failure::no(message),
         other => Failure::usage(other.to_string()),
     })?;
     let (mut rd, mut wr) = tokio::io::split(stream);
@@ -253,7 +331,8 @@ pub async fn proxy_ssh(target: &str, proxy: Option<String>) -> Result<(), Failur
 /// `kg config`: an ssh_config block for plain OpenSSH.
 pub fn config() -> Result<(), Failure> {
     let p = Home::from_env().current()?;
-    let me = std::env::current_exe().map_err(|e| Failure::usage(format!("cannot find the kg binary: {e}")))?;
+    let me = std::env::current_exe()
+        .map_err(|e| Failure::usage(format!("cannot find the kg binary: {e}")))?;
     out(&format!(
         "# Keygate cluster {cluster} via {proxy} (generated by kg config)\nHost *.{cluster}\n    ProxyCommand \"{kg}\" proxy ssh --proxy {proxy} %r@%h:%p\n    UserKnownHostsFile \"{kh}\"\n    IdentityFile \"{key}\"\n    CertificateFile \"{cert}\"\n    IdentitiesOnly yes\n    StrictHostKeyChecking yes\n",
         cluster = p.cluster,

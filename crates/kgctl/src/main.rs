@@ -71,7 +71,9 @@ enum Cmd {
     #[command(subcommand)]
     Tokens(tokens::TokensCmd),
     /// Lock a user, role, login, node, MFA device, access request or certificate serial.
-    #[command(after_help = "Examples:\n  kgctl lock --user mallory --message \"offboarded\"\n  kgctl lock --login root --ttl 1h")]
+    #[command(
+        after_help = "Examples:\n  kgctl lock --user mallory --message \"offboarded\"\n  kgctl lock --login root --ttl 1h"
+    )]
     Lock(tokens::LockArgs),
     /// List or remove locks.
     #[command(subcommand)]

@@ -49,7 +49,12 @@ fn summary(r: &AnyResource) -> Vec<String> {
             let mut labels = n.spec.self_labels.clone();
             labels.extend(n.metadata.labels.clone());
             let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            vec![name, n.spec.id.clone(), labels.join(","), n.spec.addr.clone().unwrap_or_else(|| "⟵ tunnel".into())]
+            vec![
+                name,
+                n.spec.id.clone(),
+                labels.join(","),
+                n.spec.addr.clone().unwrap_or_else(|| "⟵ tunnel".into()),
+            ]
         }
         AnyResource::Lock(l) => vec![
             name,

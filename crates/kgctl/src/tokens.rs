@@ -12,7 +12,9 @@ use crate::{Failure, resources};
 #[derive(Subcommand)]
 pub enum TokensCmd {
     /// Create a join token and print the join command.
-    #[command(after_help = "Example:\n  kgctl tokens add --type node --ttl 30m --labels env=dev,team=web")]
+    #[command(
+        after_help = "Example:\n  kgctl tokens add --type node --ttl 30m --labels env=dev,team=web"
+    )]
     Add {
         /// What joins with it: node.
         #[arg(long = "type", default_value = "node")]
@@ -82,14 +84,29 @@ fn labels(v: &[String]) -> Result<BTreeMap<String, String>, Failure> {
 }
 
 fn ttl_secs(s: &str) -> Result<u64, Failure> {
-    s.parse::<keygate_types::Ttl>().map(|t| t.as_secs()).map_err(|e| Failure::usage(format!("--ttl: {e}")))
+    s.parse::<keygate_types::Ttl>()
+        .map(|t| t.as_secs())
+        .map_err(|e| Failure::usage(format!("--ttl: {e}")))
 }
 
 pub async fn tokens(client: &ApiClient, cmd: &TokensCmd, format: Format) -> Result<(), Failure> {
-    let TokensCmd::Add { kind, ttl, labels: l, reusable } = cmd;
-    let req = TokenRequest { kind: kind.clone(), ttl_secs: Some(ttl_secs(ttl)?), labels: labels(l)?, reusable: *reusable };
+    let TokensCmd::Add {
+        kind,
+        ttl,
+        labels: l,
+        reusable,
+    } = cmd;
+    let req = TokenRequest {
+        kind: kind.clone(),
+        ttl_secs: Some(ttl_secs(ttl)?),
+        labels: labels(l)?,
+        reusable: *reusable,
+    };
     let t: TokenResponse = client.post("/v1/tokens", &req).await?;
-    let expires = t.expires.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+    let expires = t
+        .expires
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
     let proxy = t.proxy_addr.clone().unwrap_or_else(|| "PROXY:3080".into());
     match format {
         Format::Table => out(&format!(
@@ -108,11 +125,22 @@ fn random_name() -> String {
     use rand::RngCore;
     let mut b = [0u8; 8];
     rand::thread_rng().fill_bytes(&mut b);
-    format!("lock-{}", b.iter().map(|x| format!("{x:02x}")).collect::<String>())
+    format!(
+        "lock-{}",
+        b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+    )
 }
 
 pub async fn lock(client: &ApiClient, a: &LockArgs, format: Format) -> Result<(), Failure> {
-    let target = match (&a.user, &a.role, &a.login, &a.node, &a.mfa_device, &a.access_request, &a.serial) {
+    let target = match (
+        &a.user,
+        &a.role,
+        &a.login,
+        &a.node,
+        &a.mfa_device,
+        &a.access_request,
+        &a.serial,
+    ) {
         (Some(v), ..) => LockTarget::User(v.clone()),
         (_, Some(v), ..) => LockTarget::Role(v.clone()),
         (_, _, Some(v), ..) => LockTarget::Login(v.clone()),
@@ -120,18 +148,45 @@ pub async fn lock(client: &ApiClient, a: &LockArgs, format: Format) -> Result<()
         (_, _, _, _, Some(v), ..) => LockTarget::MfaDevice(v.clone()),
         (_, _, _, _, _, Some(v), _) => LockTarget::AccessRequest(v.clone()),
         (.., Some(v)) => LockTarget::Serial(v.clone()),
-        _ => return Err(Failure::usage("say what to lock: --user, --role, --login, --node, --mfa-device, --access-request or --serial")),
+        _ => {
+            return Err(Failure::usage(
+                "say what to lock: --user, --role, --login, --node, --mfa-device, --access-request or --serial",
+            ));
+        }
     };
-    let mut lock: Lock = Resource::new(Kind::Lock, random_name(), LockSpec { target, message: a.message.clone() });
+    let mut lock: Lock = Resource::new(
+        Kind::Lock,
+        random_name(),
+        LockSpec {
+            target,
+            message: a.message.clone(),
+        },
+    );
     if let Some(t) = &a.ttl {
         use keygate_clock::Clock;
         let secs = ttl_secs(t)?;
-        lock.metadata.expires = Some(keygate_clock::SystemClock::new().now() + time::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX)));
+        lock.metadata.expires = Some(
+            keygate_clock::SystemClock::new().now()
+                + time::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX)),
+        );
     }
-    let json = AnyResource::Lock(lock.clone()).to_json().map_err(|e| Failure::usage(e.to_string()))?;
-    let _: Ack = client.post("/v1/resources", &PutResourceRequest { resource: json.clone(), force: false }).await?;
+    let json = AnyResource::Lock(lock.clone())
+        .to_json()
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    let _: Ack = client
+        .post(
+            "/v1/resources",
+            &PutResourceRequest {
+                resource: json.clone(),
+                force: false,
+            },
+        )
+        .await?;
     match format {
-        Format::Table => out(&format!("Created lock {} on {}.\n", lock.metadata.name, lock.spec.target)),
+        Format::Table => out(&format!(
+            "Created lock {} on {}.\n",
+            lock.metadata.name, lock.spec.target
+        )),
         f => structured(&json, f).map_err(Failure::usage)?,
     }
     Ok(())

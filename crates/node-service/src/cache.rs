@@ -44,7 +44,14 @@ impl Snapshot {
                 _ => None,
             })
             .collect();
-        Self { revision: s.revision, roles, locks, user_ca_ssh: s.user_ca_ssh, labels: s.labels, node_name: s.node_name }
+        Self {
+            revision: s.revision,
+            roles,
+            locks,
+            user_ca_ssh: s.user_ca_ssh,
+            labels: s.labels,
+            node_name: s.node_name,
+        }
     }
 }
 
@@ -60,7 +67,10 @@ pub struct PolicyCache {
 impl Default for PolicyCache {
     fn default() -> Self {
         let (tx, rx) = watch::channel(Arc::new(Snapshot::default()));
-        Self { rx, tx: Arc::new(tx) }
+        Self {
+            rx,
+            tx: Arc::new(tx),
+        }
     }
 }
 

@@ -30,10 +30,27 @@ impl CertFacts {
     /// Reads the Keygate extensions; absent or malformed ones mean no
     /// roles (deny by default), never an error that could be retried into
     /// something else.
-    pub fn from_extensions(user: &str, serial: u64, valid_before: OffsetDateTime, ext: &BTreeMap<String, String>) -> Self {
-        let roles = ext.get("roles@keygate").and_then(|v| serde_json::from_str(v).ok()).unwrap_or_default();
-        let traits = ext.get("traits@keygate").and_then(|v| serde_json::from_str(v).ok()).unwrap_or_default();
-        Self { user: user.to_owned(), roles, traits, serial, valid_before }
+    pub fn from_extensions(
+        user: &str,
+        serial: u64,
+        valid_before: OffsetDateTime,
+        ext: &BTreeMap<String, String>,
+    ) -> Self {
+        let roles = ext
+            .get("roles@keygate")
+            .and_then(|v| serde_json::from_str(v).ok())
+            .unwrap_or_default();
+        let traits = ext
+            .get("traits@keygate")
+            .and_then(|v| serde_json::from_str(v).ok())
+            .unwrap_or_default();
+        Self {
+            user: user.to_owned(),
+            roles,
+            traits,
+            serial,
+            valid_before,
+        }
     }
 }
 
@@ -53,14 +70,37 @@ pub struct Grant {
 }
 
 /// Decides whether `cert` may log in as `login` on this node now.
-pub fn decide(snap: &Snapshot, node_id: &str, self_labels: &BTreeMap<String, String>, cert: &CertFacts, login: &str, now: OffsetDateTime) -> Result<Grant, Denial> {
-    let roles = cert.roles.iter().filter_map(|n| snap.roles.get(n).cloned()).collect::<Vec<_>>();
-    let identity = Identity { user: cert.user.clone(), roles, traits: cert.traits.clone() };
+pub fn decide(
+    snap: &Snapshot,
+    node_id: &str,
+    self_labels: &BTreeMap<String, String>,
+    cert: &CertFacts,
+    login: &str,
+    now: OffsetDateTime,
+) -> Result<Grant, Denial> {
+    let roles = cert
+        .roles
+        .iter()
+        .filter_map(|n| snap.roles.get(n).cloned())
+        .collect::<Vec<_>>();
+    let identity = Identity {
+        user: cert.user.clone(),
+        roles,
+        traits: cert.traits.clone(),
+    };
     // Self-reported labels never override authoritative ones.
     let mut labels = self_labels.clone();
     labels.extend(snap.labels.clone());
-    let target = Target::Node { name: &snap.node_name, id: node_id, labels: &labels };
-    let ctx = AccessContext { locks: &snap.locks, serial: Some(cert.serial), mfa_device: None };
+    let target = Target::Node {
+        name: &snap.node_name,
+        id: node_id,
+        labels: &labels,
+    };
+    let ctx = AccessContext {
+        locks: &snap.locks,
+        serial: Some(cert.serial),
+        mfa_device: None,
+    };
     let permit = authorize(&identity, target, Action::Login(login), &ctx, now)?;
     let opts = combine_options(&identity.roles);
     Ok(Grant {
@@ -80,7 +120,10 @@ mod tests {
 
     fn snap() -> Snapshot {
         let yaml = "kind: role\nversion: v1\nmetadata: {name: dev}\nspec:\n  options: {client_idle_timeout: 5m, disconnect_expired_cert: true}\n  allow:\n    logins: ['{{internal.logins}}']\n    node_labels: {env: dev}\n---\nkind: lock\nversion: v1\nmetadata: {name: l1}\nspec: {target: {user: mallory}, message: offboarded}\n";
-        let mut s = Snapshot { node_name: "web-1".into(), ..Snapshot::default() };
+        let mut s = Snapshot {
+            node_name: "web-1".into(),
+            ..Snapshot::default()
+        };
         for d in load_documents("s.yaml", yaml).unwrap() {
             match d.resource {
                 AnyResource::Role(r) => {
@@ -97,9 +140,17 @@ mod tests {
     fn cert(user: &str) -> CertFacts {
         let ext = BTreeMap::from([
             ("roles@keygate".to_owned(), "[\"dev\"]".to_owned()),
-            ("traits@keygate".to_owned(), format!("{{\"logins\":[\"{user}\"]}}")),
+            (
+                "traits@keygate".to_owned(),
+                format!("{{\"logins\":[\"{user}\"]}}"),
+            ),
         ]);
-        CertFacts::from_extensions(user, 7, OffsetDateTime::UNIX_EPOCH + Duration::from_secs(2_000_000_000), &ext)
+        CertFacts::from_extensions(
+            user,
+            7,
+            OffsetDateTime::UNIX_EPOCH + Duration::from_secs(2_000_000_000),
+            &ext,
+        )
     }
 
     #[test]
@@ -111,7 +162,15 @@ mod tests {
         assert!(g.disconnect_at.is_some());
         assert!(!g.port_forwarding);
         assert!(decide(&s, "id-1", &BTreeMap::new(), &cert("alice"), "root", now).is_err());
-        let d = decide(&s, "id-1", &BTreeMap::new(), &cert("mallory"), "mallory", now).unwrap_err();
+        let d = decide(
+            &s,
+            "id-1",
+            &BTreeMap::new(),
+            &cert("mallory"),
+            "mallory",
+            now,
+        )
+        .unwrap_err();
         assert_eq!(d.rule, "lock");
         // A node claiming env=dev itself does not make a prod node dev.
         let mut prod = s.clone();
@@ -119,7 +178,12 @@ mod tests {
         let self_labels = BTreeMap::from([("env".to_owned(), "dev".to_owned())]);
         assert!(decide(&prod, "id-1", &self_labels, &cert("alice"), "alice", now).is_err());
         // Malformed extensions mean no roles.
-        let bad = CertFacts::from_extensions("alice", 1, now, &BTreeMap::from([("roles@keygate".to_owned(), "{".to_owned())]));
+        let bad = CertFacts::from_extensions(
+            "alice",
+            1,
+            now,
+            &BTreeMap::from([("roles@keygate".to_owned(), "{".to_owned())]),
+        );
         assert!(bad.roles.is_empty());
     }
 }

@@ -34,7 +34,8 @@ impl EventUploader {
         let mut q = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
         if q.len() >= MAX_QUEUED {
             q.pop_front();
-            self.dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.dropped
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         q.push_back(ev);
         drop(q);
@@ -62,7 +63,10 @@ impl EventUploader {
             }
             let sent: Result<Ack, _> = api.post("/v1/nodes/events", &batch).await;
             if let Err(e) = sent {
-                tracing::warn!("sending {} audit events failed ({e}); will retry", batch.len());
+                tracing::warn!(
+                    "sending {} audit events failed ({e}); will retry",
+                    batch.len()
+                );
                 {
                     let mut q = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
                     for ev in batch.into_iter().rev() {

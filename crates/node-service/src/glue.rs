@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use keygate_audit_model::{AuditEvent, EventType, event_id};
 use keygate_clock::SharedClock;
-use keygate_sshd::{AuthRequest, Authorizer, SessionEvents, SessionGrant, SessionIdentity, SshEvent};
+use keygate_sshd::{
+    AuthRequest, Authorizer, SessionEvents, SessionGrant, SessionIdentity, SshEvent,
+};
 use rand::RngCore;
 
 use crate::decide::{CertFacts, decide};
@@ -34,8 +36,15 @@ impl Authorizer for NodeAuthorizer {
         let c = &req.cert;
         let facts = CertFacts::from_extensions(&c.key_id, c.serial, c.valid_before, &c.extensions);
         let snap = self.cache.current();
-        let g = decide(&snap, &self.node_id, &self.self_labels, &facts, &req.login, self.clock.now())
-            .map_err(|d| d.reason)?;
+        let g = decide(
+            &snap,
+            &self.node_id,
+            &self.self_labels,
+            &facts,
+            &req.login,
+            self.clock.now(),
+        )
+        .map_err(|d| d.reason)?;
         Ok(SessionGrant {
             port_forwarding: g.port_forwarding,
             agent_forwarding: g.agent_forwarding,
@@ -73,27 +82,58 @@ impl NodeEvents {
 impl SessionEvents for NodeEvents {
     fn event(&self, ev: SshEvent) {
         let out = match ev {
-            SshEvent::AuthFailed { remote, user, login, reason } => {
-                let e = self.base(EventType::AuthFailed, None).login(login).remote_addr(remote.to_string()).error(reason);
+            SshEvent::AuthFailed {
+                remote,
+                user,
+                login,
+                reason,
+            } => {
+                let e = self
+                    .base(EventType::AuthFailed, None)
+                    .login(login)
+                    .remote_addr(remote.to_string())
+                    .error(reason);
                 Some(match user {
                     Some(u) => e.user(u),
                     None => e,
                 })
             }
-            SshEvent::SessionStart { identity, serial, roles } => Some(
+            SshEvent::SessionStart {
+                identity,
+                serial,
+                roles,
+            } => Some(
                 self.base(EventType::SessionStart, Some(&identity))
                     .field("serial", serial.to_string())
                     .field("roles", serde_json::json!(roles)),
             ),
-            SshEvent::SessionEnd { identity, duration, bytes_in, bytes_out, reason } => Some(
+            SshEvent::SessionEnd {
+                identity,
+                duration,
+                bytes_in,
+                bytes_out,
+                reason,
+            } => Some(
                 self.base(EventType::SessionEnd, Some(&identity))
-                    .field("duration_ms", u64::try_from(duration.as_millis()).unwrap_or(u64::MAX))
+                    .field(
+                        "duration_ms",
+                        u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+                    )
                     .field("bytes_in", bytes_in)
                     .field("bytes_out", bytes_out)
                     .field("reason", format!("{reason:?}")),
             ),
-            SshEvent::Exec { identity, command, exit_code, signal, error } => {
-                let e = self.base(EventType::Exec, Some(&identity)).field("command", command).field("exit_code", serde_json::json!(exit_code));
+            SshEvent::Exec {
+                identity,
+                command,
+                exit_code,
+                signal,
+                error,
+            } => {
+                let e = self
+                    .base(EventType::Exec, Some(&identity))
+                    .field("command", command)
+                    .field("exit_code", serde_json::json!(exit_code));
                 let e = match signal {
                     Some(s) => e.field("signal", s),
                     None => e,
@@ -103,7 +143,13 @@ impl SessionEvents for NodeEvents {
                     None => e,
                 })
             }
-            SshEvent::Sftp { identity, bytes_in, bytes_out, exit_code, error } => {
+            SshEvent::Sftp {
+                identity,
+                bytes_in,
+                bytes_out,
+                exit_code,
+                error,
+            } => {
                 let e = self
                     .base(EventType::Scp, Some(&identity))
                     .field("protocol", "sftp")
@@ -115,8 +161,18 @@ impl SessionEvents for NodeEvents {
                     None => e,
                 })
             }
-            SshEvent::PortForward { identity, host, port, allowed, reason } => {
-                let e = self.base(EventType::PortForward, Some(&identity)).field("host", host).field("port", port).success(allowed);
+            SshEvent::PortForward {
+                identity,
+                host,
+                port,
+                allowed,
+                reason,
+            } => {
+                let e = self
+                    .base(EventType::PortForward, Some(&identity))
+                    .field("host", host)
+                    .field("port", port)
+                    .success(allowed);
                 Some(match reason {
                     Some(r) => e.error(r),
                     None => e,
@@ -134,9 +190,20 @@ impl SessionEvents for NodeEvents {
 }
 
 /// Shared handles for the glue.
-pub fn glue(cache: PolicyCache, node_id: String, self_labels: BTreeMap<String, String>, uploader: EventUploader, clock: SharedClock) -> (Arc<NodeAuthorizer>, Arc<NodeEvents>) {
+pub fn glue(
+    cache: PolicyCache,
+    node_id: String,
+    self_labels: BTreeMap<String, String>,
+    uploader: EventUploader,
+    clock: SharedClock,
+) -> (Arc<NodeAuthorizer>, Arc<NodeEvents>) {
     (
-        Arc::new(NodeAuthorizer { cache, node_id, self_labels, clock: clock.clone() }),
+        Arc::new(NodeAuthorizer {
+            cache,
+            node_id,
+            self_labels,
+            clock: clock.clone(),
+        }),
         Arc::new(NodeEvents { uploader, clock }),
     )
 }

@@ -27,22 +27,33 @@ pub struct LoadedIdentity {
 
 impl std::fmt::Debug for LoadedIdentity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LoadedIdentity").field("node_id", &self.identity.node_id).finish()
+        f.debug_struct("LoadedIdentity")
+            .field("node_id", &self.identity.node_id)
+            .finish()
     }
 }
 
 /// Ed25519 SubjectPublicKeyInfo prefix (RFC 8410); the 32-byte key follows.
-const ED25519_SPKI_PREFIX: [u8; 12] = [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
+const ED25519_SPKI_PREFIX: [u8; 12] = [
+    0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+];
 
 /// The SPKI of the key, for the node's X.509 certificate.
 pub fn spki_b64(key: &ClientKey) -> Result<String, NodeError> {
-    let line = key.public_openssh().map_err(|e| NodeError::Identity(e.to_string()))?;
-    let b64 = line.split_whitespace().nth(1).ok_or_else(|| NodeError::Identity("bad public key".into()))?;
+    let line = key
+        .public_openssh()
+        .map_err(|e| NodeError::Identity(e.to_string()))?;
+    let b64 = line
+        .split_whitespace()
+        .nth(1)
+        .ok_or_else(|| NodeError::Identity("bad public key".into()))?;
     let blob = base64::engine::general_purpose::STANDARD
         .decode(b64)
         .map_err(|e| NodeError::Identity(e.to_string()))?;
     // SSH wire format: string "ssh-ed25519", string key(32).
-    let raw = blob.get(blob.len().saturating_sub(32)..).ok_or_else(|| NodeError::Identity("short key".into()))?;
+    let raw = blob
+        .get(blob.len().saturating_sub(32)..)
+        .ok_or_else(|| NodeError::Identity("short key".into()))?;
     let mut spki = ED25519_SPKI_PREFIX.to_vec();
     spki.extend_from_slice(raw);
     Ok(base64::engine::general_purpose::STANDARD.encode(spki))
@@ -50,7 +61,9 @@ pub fn spki_b64(key: &ClientKey) -> Result<String, NodeError> {
 
 impl IdentityStore {
     pub fn new(dir: &Path) -> Self {
-        Self { dir: dir.to_path_buf() }
+        Self {
+            dir: dir.to_path_buf(),
+        }
     }
 
     fn key_path(&self) -> PathBuf {
@@ -63,22 +76,37 @@ impl IdentityStore {
 
     /// The stored identity, if the node has joined.
     pub fn load(&self) -> Result<Option<LoadedIdentity>, NodeError> {
-        let Ok(text) = std::fs::read_to_string(self.identity_path()) else { return Ok(None) };
-        let identity: NodeIdentity = serde_json::from_str(&text)
-            .map_err(|e| NodeError::Identity(format!("{} is damaged ({e}); remove it and join again", self.identity_path().display())))?;
+        let Ok(text) = std::fs::read_to_string(self.identity_path()) else {
+            return Ok(None);
+        };
+        let identity: NodeIdentity = serde_json::from_str(&text).map_err(|e| {
+            NodeError::Identity(format!(
+                "{} is damaged ({e}); remove it and join again",
+                self.identity_path().display()
+            ))
+        })?;
         let key_text = std::fs::read_to_string(self.key_path())
             .map_err(|e| NodeError::Identity(format!("{}: {e}", self.key_path().display())))?;
-        let key = ClientKey::from_openssh(&key_text).map_err(|e| NodeError::Identity(e.to_string()))?;
+        let key =
+            ClientKey::from_openssh(&key_text).map_err(|e| NodeError::Identity(e.to_string()))?;
         Ok(Some(LoadedIdentity { key, identity }))
     }
 
     /// Saves key and identity (key 0600).
     pub fn save(&self, key: &ClientKey, identity: &NodeIdentity) -> Result<(), NodeError> {
-        std::fs::create_dir_all(&self.dir).map_err(|e| NodeError::Identity(format!("{}: {e}", self.dir.display())))?;
-        keygate_client::write_private(&self.key_path(), key.to_openssh().map_err(|e| NodeError::Identity(e.to_string()))?.as_bytes())
-            .map_err(|e| NodeError::Identity(e.to_string()))?;
-        let json = serde_json::to_vec_pretty(identity).map_err(|e| NodeError::Identity(e.to_string()))?;
-        keygate_client::write_private(&self.identity_path(), &json).map_err(|e| NodeError::Identity(e.to_string()))
+        std::fs::create_dir_all(&self.dir)
+            .map_err(|e| NodeError::Identity(format!("{}: {e}", self.dir.display())))?;
+        keygate_client::write_private(
+            &self.key_path(),
+            key.to_openssh()
+                .map_err(|e| NodeError::Identity(e.to_string()))?
+                .as_bytes(),
+        )
+        .map_err(|e| NodeError::Identity(e.to_string()))?;
+        let json =
+            serde_json::to_vec_pretty(identity).map_err(|e| NodeError::Identity(e.to_string()))?;
+        keygate_client::write_private(&self.identity_path(), &json)
+            .map_err(|e| NodeError::Identity(e.to_string()))
     }
 
     /// Joins through `client` (an anonymous, pinned proxy client).
@@ -94,12 +122,17 @@ impl IdentityStore {
         let req = JoinRequest {
             token: token.to_owned(),
             node_name: node_name.to_owned(),
-            ssh_public_key: key.public_openssh().map_err(|e| NodeError::Identity(e.to_string()))?,
+            ssh_public_key: key
+                .public_openssh()
+                .map_err(|e| NodeError::Identity(e.to_string()))?,
             tls_spki_b64: spki_b64(&key)?,
             addr,
             self_labels,
         };
-        let identity: NodeIdentity = client.post("/v1/join", &req).await.map_err(NodeError::Api)?;
+        let identity: NodeIdentity = client
+            .post("/v1/join", &req)
+            .await
+            .map_err(NodeError::Api)?;
         self.save(&key, &identity)?;
         Ok(LoadedIdentity { key, identity })
     }
@@ -108,10 +141,13 @@ impl IdentityStore {
 impl LoadedIdentity {
     /// TLS client settings: trust the host CA, present the node certificate.
     pub fn tls_client(&self) -> Result<keygate_tls::rustls::ClientConfig, NodeError> {
-        let ca = CertificateDer::from_pem_slice(self.identity.host_ca_pem.as_bytes()).map_err(|e| NodeError::Identity(format!("host CA: {e}")))?;
-        let cert = CertificateDer::from_pem_slice(self.identity.x509_cert_pem.as_bytes()).map_err(|e| NodeError::Identity(format!("node certificate: {e}")))?;
+        let ca = CertificateDer::from_pem_slice(self.identity.host_ca_pem.as_bytes())
+            .map_err(|e| NodeError::Identity(format!("host CA: {e}")))?;
+        let cert = CertificateDer::from_pem_slice(self.identity.x509_cert_pem.as_bytes())
+            .map_err(|e| NodeError::Identity(format!("node certificate: {e}")))?;
         let key = PrivateKeyDer::Pkcs8(self.key.pkcs8_der().to_vec().into());
-        keygate_tls::client_config(&[ca], Some((vec![cert], key))).map_err(|e| NodeError::Identity(e.to_string()))
+        keygate_tls::client_config(&[ca], Some((vec![cert], key)))
+            .map_err(|e| NodeError::Identity(e.to_string()))
     }
 
     /// An API client to auth through the proxy, as this node.

@@ -44,23 +44,46 @@ pub struct NodeConfig {
 
 impl std::fmt::Debug for NodeConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NodeConfig").field("proxy", &self.proxy).field("node_name", &self.node_name).field("token", &"<redacted>").finish()
+        f.debug_struct("NodeConfig")
+            .field("proxy", &self.proxy)
+            .field("node_name", &self.node_name)
+            .field("token", &"<redacted>")
+            .finish()
     }
 }
 
 /// Loads the identity, or joins with the token.
-pub async fn identity(cfg: &NodeConfig, direct: Option<String>) -> Result<LoadedIdentity, NodeError> {
+pub async fn identity(
+    cfg: &NodeConfig,
+    direct: Option<String>,
+) -> Result<LoadedIdentity, NodeError> {
     let store = IdentityStore::new(&cfg.data_dir);
     if let Some(id) = store.load()? {
         return Ok(id);
     }
     let token = cfg.token.as_deref().ok_or_else(|| {
-        NodeError::Identity("this node has not joined yet: pass --token-file (or KEYGATE_JOIN_TOKEN) and --ca-pin".into())
+        NodeError::Identity(
+            "this node has not joined yet: pass --token-file (or KEYGATE_JOIN_TOKEN) and --ca-pin"
+                .into(),
+        )
     })?;
-    let pin = cfg.ca_pin.as_deref().ok_or_else(|| NodeError::Identity("joining needs --ca-pin sha256:… (kgctl tokens add prints it)".into()))?;
-    let ca = keygate_client::fetch_ca(&cfg.proxy, Some(pin)).await.map_err(|e| NodeError::Identity(e.to_string()))?;
-    let client = keygate_client::anonymous_client(&cfg.proxy, ca).map_err(|e| NodeError::Identity(e.to_string()))?;
-    store.join(&client, token, &cfg.node_name, direct, cfg.self_labels.clone()).await
+    let pin = cfg.ca_pin.as_deref().ok_or_else(|| {
+        NodeError::Identity("joining needs --ca-pin sha256:… (kgctl tokens add prints it)".into())
+    })?;
+    let ca = keygate_client::fetch_ca(&cfg.proxy, Some(pin))
+        .await
+        .map_err(|e| NodeError::Identity(e.to_string()))?;
+    let client = keygate_client::anonymous_client(&cfg.proxy, ca)
+        .map_err(|e| NodeError::Identity(e.to_string()))?;
+    store
+        .join(
+            &client,
+            token,
+            &cfg.node_name,
+            direct,
+            cfg.self_labels.clone(),
+        )
+        .await
 }
 
 /// A running node's handles.
@@ -76,10 +99,17 @@ pub struct RunningNode {
 /// Starts every task of the node; they stop when `shutdown` is cancelled.
 pub async fn start(cfg: NodeConfig, shutdown: CancellationToken) -> Result<RunningNode, NodeError> {
     let direct_listener = match cfg.direct_addr {
-        Some(a) => Some(tokio::net::TcpListener::bind(a).await.map_err(|e| NodeError::Identity(format!("cannot listen on {a}: {e}")))?),
+        Some(a) => Some(
+            tokio::net::TcpListener::bind(a)
+                .await
+                .map_err(|e| NodeError::Identity(format!("cannot listen on {a}: {e}")))?,
+        ),
         None => None,
     };
-    let direct = direct_listener.as_ref().and_then(|l| l.local_addr().ok()).map(|a| a.to_string());
+    let direct = direct_listener
+        .as_ref()
+        .and_then(|l| l.local_addr().ok())
+        .map(|a| a.to_string());
     let id = identity(&cfg, direct.clone()).await?;
     let api = id.api(&cfg.proxy)?;
     let cache = PolicyCache::default();
@@ -87,12 +117,24 @@ pub async fn start(cfg: NodeConfig, shutdown: CancellationToken) -> Result<Runni
         tracing::warn!("no policy snapshot yet ({e}); refusing sessions until one arrives");
     }
     let uploader = EventUploader::default();
-    let (authz, events) = glue(cache.clone(), id.identity.node_id.clone(), cfg.self_labels.clone(), uploader.clone(), cfg.clock.clone());
-    let host_key = russh::keys::PrivateKey::from_openssh(id.key.to_openssh().map_err(|e| NodeError::Identity(e.to_string()))?.as_bytes())
-        .map_err(|e| NodeError::Identity(format!("host key: {e}")))?;
+    let (authz, events) = glue(
+        cache.clone(),
+        id.identity.node_id.clone(),
+        cfg.self_labels.clone(),
+        uploader.clone(),
+        cfg.clock.clone(),
+    );
+    let host_key = russh::keys::PrivateKey::from_openssh(
+        id.key
+            .to_openssh()
+            .map_err(|e| NodeError::Identity(e.to_string()))?
+            .as_bytes(),
+    )
+    .map_err(|e| NodeError::Identity(format!("host key: {e}")))?;
     let mut settings = ServerSettings::new(host_key, &id.identity.node_name, &id.identity.node_id);
     settings.host_cert = Some(
-        russh::keys::Certificate::from_openssh(&id.identity.host_cert).map_err(|e| NodeError::Identity(format!("host certificate: {e}")))?,
+        russh::keys::Certificate::from_openssh(&id.identity.host_cert)
+            .map_err(|e| NodeError::Identity(format!("host certificate: {e}")))?,
     );
     let ssh = SshServer::new(settings, authz, events, cfg.clock.clone());
 
@@ -101,17 +143,47 @@ pub async fn start(cfg: NodeConfig, shutdown: CancellationToken) -> Result<Runni
     tokio::spawn(async move { c.run(a, s).await });
     let (a, s) = (api.clone(), shutdown.clone());
     tokio::spawn(async move { uploader.run(a, s).await });
-    spawn_heartbeats(api.clone(), direct, cfg.self_labels.clone(), shutdown.clone());
-    spawn_lock_enforcer(ssh.clone(), cache.clone(), id.identity.node_id.clone(), cfg.self_labels.clone(), cfg.clock.clone(), shutdown.clone());
+    spawn_heartbeats(
+        api.clone(),
+        direct,
+        cfg.self_labels.clone(),
+        shutdown.clone(),
+    );
+    spawn_lock_enforcer(
+        ssh.clone(),
+        cache.clone(),
+        id.identity.node_id.clone(),
+        cfg.self_labels.clone(),
+        cfg.clock.clone(),
+        shutdown.clone(),
+    );
 
     if let Some(l) = direct_listener {
         let (srv, s) = (ssh.clone(), shutdown.clone());
         tokio::spawn(async move { srv.serve_tcp(l, s).await });
     }
-    let tunnel_addr = id.identity.tunnel_addr.clone().ok_or_else(|| NodeError::Identity("auth did not say where the tunnel is".into()))?;
-    let server_name = cfg.proxy.rsplit_once(':').map_or(cfg.proxy.as_str(), |(h, _)| h).to_owned();
-    let tunnel = TunnelClient::new(tunnel_addr, server_name, Arc::new(id.tls_client()?), Backoff::default()).with_clock(cfg.clock.clone());
-    let proxy_addr: SocketAddr = tokio::net::lookup_host(&cfg.proxy).await.ok().and_then(|mut a| a.next()).unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)));
+    let tunnel_addr = id
+        .identity
+        .tunnel_addr
+        .clone()
+        .ok_or_else(|| NodeError::Identity("auth did not say where the tunnel is".into()))?;
+    let server_name = cfg
+        .proxy
+        .rsplit_once(':')
+        .map_or(cfg.proxy.as_str(), |(h, _)| h)
+        .to_owned();
+    let tunnel = TunnelClient::new(
+        tunnel_addr,
+        server_name,
+        Arc::new(id.tls_client()?),
+        Backoff::default(),
+    )
+    .with_clock(cfg.clock.clone());
+    let proxy_addr: SocketAddr = tokio::net::lookup_host(&cfg.proxy)
+        .await
+        .ok()
+        .and_then(|mut a| a.next())
+        .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)));
     let (srv, s) = (ssh.clone(), shutdown.clone());
     tokio::spawn(async move {
         tunnel
@@ -126,13 +198,26 @@ pub async fn start(cfg: NodeConfig, shutdown: CancellationToken) -> Result<Runni
             )
             .await;
     });
-    Ok(RunningNode { ssh, node_id: id.identity.node_id, cache })
+    Ok(RunningNode {
+        ssh,
+        node_id: id.identity.node_id,
+        cache,
+    })
 }
 
-fn spawn_heartbeats(api: keygate_api::ApiClient, addr: Option<String>, labels: BTreeMap<String, String>, shutdown: CancellationToken) {
+fn spawn_heartbeats(
+    api: keygate_api::ApiClient,
+    addr: Option<String>,
+    labels: BTreeMap<String, String>,
+    shutdown: CancellationToken,
+) {
     tokio::spawn(async move {
         loop {
-            let hb = Heartbeat { addr: addr.clone(), self_labels: labels.clone(), version: env!("CARGO_PKG_VERSION").into() };
+            let hb = Heartbeat {
+                addr: addr.clone(),
+                self_labels: labels.clone(),
+                version: env!("CARGO_PKG_VERSION").into(),
+            };
             let r: Result<Ack, _> = api.post("/v1/nodes/heartbeat", &hb).await;
             if let Err(e) = r {
                 tracing::warn!("heartbeat failed: {e}");
@@ -176,7 +261,10 @@ fn spawn_lock_enforcer(
                     && d.rule == "lock"
                 {
                     let id = s.id.clone();
-                    let n = ssh.registry().terminate_where(|x| x.id == id, &format!("keygate: session terminated: {}", d.reason));
+                    let n = ssh.registry().terminate_where(
+                        |x| x.id == id,
+                        &format!("keygate: session terminated: {}", d.reason),
+                    );
                     tracing::info!(session = %s.id, user = %s.user, "terminated {n} session(s): {}", d.reason);
                 }
             }

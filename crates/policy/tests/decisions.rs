@@ -273,8 +273,12 @@ fn certificate_logins_exclude_denied_and_wildcards() {
 
 #[test]
 fn deny_all_logins_leaves_the_certificate_without_logins() {
-    let yaml = "kind: role\nversion: v1\nmetadata: {name: nologin}\nspec:\n  deny:\n    logins: ['*']\n";
-    let AnyResource::Role(nologin) = load_documents("r.yaml", yaml).unwrap().remove(0).resource else { panic!() };
+    let yaml =
+        "kind: role\nversion: v1\nmetadata: {name: nologin}\nspec:\n  deny:\n    logins: ['*']\n";
+    let AnyResource::Role(nologin) = load_documents("r.yaml", yaml).unwrap().remove(0).resource
+    else {
+        panic!()
+    };
     let mut who = id(&["ops"]);
     who.roles.push(nologin);
     assert!(allowed_logins(&who).is_empty());

@@ -33,42 +33,90 @@ async fn visible_nodes(p: &Proxy, conn: &ConnInfo, leaf: &[u8]) -> Result<Vec<No
         .http
         .get(format!("{}/v1/nodes", p.auth_base))
         .header(FORWARDED_FOR_HEADER, conn.remote.to_string())
-        .header(FORWARDED_CERT_HEADER, base64::engine::general_purpose::STANDARD.encode(leaf))
+        .header(
+            FORWARDED_CERT_HEADER,
+            base64::engine::general_purpose::STANDARD.encode(leaf),
+        )
         .send()
         .await
-        .map_err(|e| error(StatusCode::BAD_GATEWAY, ErrorCode::Internal, format!("the proxy cannot reach auth: {e}")))?;
+        .map_err(|e| {
+            error(
+                StatusCode::BAD_GATEWAY,
+                ErrorCode::Internal,
+                format!("the proxy cannot reach auth: {e}"),
+            )
+        })?;
     let status = resp.status();
-    let bytes = resp.bytes().await.map_err(|e| error(StatusCode::BAD_GATEWAY, ErrorCode::Internal, e.to_string()))?;
+    let bytes = resp
+        .bytes()
+        .await
+        .map_err(|e| error(StatusCode::BAD_GATEWAY, ErrorCode::Internal, e.to_string()))?;
     if !status.is_success() {
         let mut r = Response::new(axum::body::Body::from(bytes));
         *r.status_mut() = status;
-        r.headers_mut().insert(header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
         return Err(r);
     }
-    serde_json::from_slice(&bytes).map_err(|e| error(StatusCode::BAD_GATEWAY, ErrorCode::Internal, format!("auth's node list: {e}")))
+    serde_json::from_slice(&bytes).map_err(|e| {
+        error(
+            StatusCode::BAD_GATEWAY,
+            ErrorCode::Internal,
+            format!("auth's node list: {e}"),
+        )
+    })
 }
 
 /// Handler for `/v1/connect`.
-pub async fn connect(State(p): State<Proxy>, Query(q): Query<ConnectQuery>, mut req: Request) -> Response {
+pub async fn connect(
+    State(p): State<Proxy>,
+    Query(q): Query<ConnectQuery>,
+    mut req: Request,
+) -> Response {
     let Some(conn) = req.extensions().get::<ConnInfo>().cloned() else {
-        return error(StatusCode::UNAUTHORIZED, ErrorCode::Unauthenticated, "no connection information".into());
+        return error(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::Unauthenticated,
+            "no connection information".into(),
+        );
     };
-    let Some(leaf) = conn.peer_certs.as_ref().and_then(|c| c.first()).map(|c| c.as_ref().to_vec()) else {
-        return error(StatusCode::UNAUTHORIZED, ErrorCode::Unauthenticated, "connecting to nodes needs your certificate: run kg login".into());
+    let Some(leaf) = conn
+        .peer_certs
+        .as_ref()
+        .and_then(|c| c.first())
+        .map(|c| c.as_ref().to_vec())
+    else {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::Unauthenticated,
+            "connecting to nodes needs your certificate: run kg login".into(),
+        );
     };
     let nodes = match visible_nodes(&p, &conn, &leaf).await {
         Ok(n) => n,
         Err(r) => return r,
     };
-    let Some(node) = nodes.into_iter().find(|n| n.name == q.node || n.id == q.node) else {
+    let Some(node) = nodes
+        .into_iter()
+        .find(|n| n.name == q.node || n.id == q.node)
+    else {
         return error(
             StatusCode::NOT_FOUND,
             ErrorCode::NotFound,
-            format!("node {:?} does not exist or none of your roles allows a login there (see kg ls)", q.node),
+            format!(
+                "node {:?} does not exist or none of your roles allows a login there (see kg ls)",
+                q.node
+            ),
         );
     };
     if q.port.is_some_and(|pt| pt != 22 && pt != 3022) {
-        return error(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, "only the node's SSH service can be reached".into());
+        return error(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::BadRequest,
+            "only the node's SSH service can be reached".into(),
+        );
     }
     let upstream: Box<dyn Stream> = match p.tunnels.as_ref().map(|t| t.clone()) {
         Some(t) => match t.dial(&node.id).await {
@@ -79,14 +127,23 @@ pub async fn connect(State(p): State<Proxy>, Query(q): Query<ConnectQuery>, mut 
                     return error(
                         StatusCode::BAD_GATEWAY,
                         ErrorCode::Internal,
-                        format!("node {:?} is not connected ({e}); is its agent running?", node.name),
+                        format!(
+                            "node {:?} is not connected ({e}); is its agent running?",
+                            node.name
+                        ),
                     );
                 }
             },
         },
         None => match direct(&node).await {
             Some(s) => s,
-            None => return error(StatusCode::BAD_GATEWAY, ErrorCode::Internal, format!("node {:?} is not reachable", node.name)),
+            None => {
+                return error(
+                    StatusCode::BAD_GATEWAY,
+                    ErrorCode::Internal,
+                    format!("node {:?} is not reachable", node.name),
+                );
+            }
         },
     };
     let on_upgrade = hyper::upgrade::on(&mut req);
@@ -102,7 +159,14 @@ pub async fn connect(State(p): State<Proxy>, Query(q): Query<ConnectQuery>, mut 
             Err(e) => tracing::debug!("upgrade failed: {e}"),
         }
     });
-    (StatusCode::SWITCHING_PROTOCOLS, [(header::CONNECTION, "upgrade"), (header::UPGRADE, "keygate-ssh")]).into_response()
+    (
+        StatusCode::SWITCHING_PROTOCOLS,
+        [
+            (header::CONNECTION, "upgrade"),
+            (header::UPGRADE, "keygate-ssh"),
+        ],
+    )
+        .into_response()
 }
 
 /// A byte stream of either kind.
@@ -111,7 +175,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 
 async fn direct(node: &NodeInfo) -> Option<Box<dyn Stream>> {
     let addr = node.addr.as_ref()?;
-    let s = tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(addr)).await.ok()?.ok()?;
+    let s = tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(addr))
+        .await
+        .ok()?
+        .ok()?;
     let _ = s.set_nodelay(true);
     Some(Box::new(s))
 }

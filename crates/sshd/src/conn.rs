@@ -59,6 +59,8 @@ pub(crate) struct Conn {
     pub session_permit: Mutex<Option<OwnedSemaphorePermit>>,
     /// The forwarded agent's socket, once agent forwarding was set up.
     pub agent_socket: Mutex<Option<PathBuf>>,
+    /// Why the SSH layer ended the connection, if it failed.
+    pub transport_error: Mutex<Option<String>>,
 }
 
 /// What an authenticated connection is allowed to be.
@@ -108,6 +110,7 @@ impl Conn {
             open_channels: Mutex::new(BTreeSet::new()),
             session_permit: Mutex::new(None),
             agent_socket: Mutex::new(None),
+            transport_error: Mutex::new(None),
         }
     }
 
@@ -121,6 +124,11 @@ impl Conn {
     pub(crate) fn idle_for(&self) -> Duration {
         let now = millis(self.server.clock.monotonic());
         Duration::from_millis(now.saturating_sub(self.last_activity_ms.load(Ordering::Relaxed)))
+    }
+
+    /// Remembers why the SSH layer gave up on this connection.
+    pub(crate) fn note_transport_error(&self, e: &crate::error::SshdError) {
+        Self::lock(&self.transport_error).get_or_insert_with(|| e.to_string());
     }
 
     /// Reports an event.

@@ -57,6 +57,14 @@ pub enum SshEvent {
         /// Whether this was an idle connection evicted for a newer one.
         evicted: bool,
     },
+    /// A connection ended before any login attempt: not SSH, a protocol
+    /// error, or closed at once (port scans).
+    ConnectionFailed {
+        /// The client's address.
+        remote: SocketAddr,
+        /// What went wrong.
+        reason: String,
+    },
     /// An authentication attempt (or a whole unauthenticated connection)
     /// failed.
     AuthFailed {
@@ -174,9 +182,9 @@ pub trait SessionEvents: Send + Sync + 'static {
     fn resize(&self, _session_id: &str, _cols: u32, _rows: u32) {}
 }
 
-/// Counters of what the server refused and served, for metrics.
+/// The live counters behind [`StatsSnapshot`] (same meanings).
 #[derive(Debug, Default)]
-pub struct ServerStats {
+pub(crate) struct ServerStats {
     /// Connections handed to the server.
     pub connections: AtomicU64,
     /// Connections closed at once because the unauthenticated limit was hit.
@@ -185,6 +193,9 @@ pub struct ServerStats {
     pub connections_evicted: AtomicU64,
     /// Connections that did not authenticate within `auth_timeout`.
     pub auth_timeouts: AtomicU64,
+    /// Connections that ended in an SSH protocol error before a login
+    /// attempt.
+    pub protocol_errors: AtomicU64,
     /// Refused authentication attempts.
     pub auth_failures: AtomicU64,
     /// Sessions that started.
@@ -193,22 +204,26 @@ pub struct ServerStats {
     pub sessions_terminated: AtomicU64,
 }
 
-/// A copy of [`ServerStats`] at one moment.
+/// The server's counters at one moment (for metrics).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StatsSnapshot {
-    /// See [`ServerStats::connections`].
+    /// Connections handed to the server.
     pub connections: u64,
-    /// See [`ServerStats::connections_refused`].
+    /// Connections closed at once because the unauthenticated limit was hit.
     pub connections_refused: u64,
-    /// See [`ServerStats::connections_evicted`].
+    /// Idle unauthenticated connections closed to make room for new ones.
     pub connections_evicted: u64,
-    /// See [`ServerStats::auth_timeouts`].
+    /// Connections that did not authenticate within `auth_timeout`.
     pub auth_timeouts: u64,
-    /// See [`ServerStats::auth_failures`].
+    /// Connections that ended in an SSH protocol error before a login
+    /// attempt (garbage, malformed packets).
+    pub protocol_errors: u64,
+    /// Refused authentication attempts.
     pub auth_failures: u64,
-    /// See [`ServerStats::sessions_started`].
+    /// Sessions that started.
     pub sessions_started: u64,
-    /// See [`ServerStats::sessions_terminated`].
+    /// Sessions ended by `terminate_where`, idle timeout, certificate
+    /// expiry or shutdown.
     pub sessions_terminated: u64,
 }
 
@@ -219,13 +234,14 @@ impl ServerStats {
     }
 
     /// The current values.
-    pub fn snapshot(&self) -> StatsSnapshot {
+    pub(crate) fn snapshot(&self) -> StatsSnapshot {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         StatsSnapshot {
             connections: get(&self.connections),
             connections_refused: get(&self.connections_refused),
             connections_evicted: get(&self.connections_evicted),
             auth_timeouts: get(&self.auth_timeouts),
+            protocol_errors: get(&self.protocol_errors),
             auth_failures: get(&self.auth_failures),
             sessions_started: get(&self.sessions_started),
             sessions_terminated: get(&self.sessions_terminated),

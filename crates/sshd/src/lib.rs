@@ -40,6 +40,6 @@ mod stream;
 pub use auth::{AuthRequest, Authorizer, ROLES_EXTENSION, SessionGrant};
 pub use config::{AUTH_REJECTION_TIME, ServerSettings};
 pub use error::{Result, SshdError};
-pub use events::{EndReason, ServerStats, SessionEvents, SessionIdentity, SshEvent, StatsSnapshot};
+pub use events::{EndReason, SessionEvents, SessionIdentity, SshEvent, StatsSnapshot};
 pub use registry::{SessionInfo, SessionRegistry};
 pub use server::SshServer;

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use keygate_clock::SharedClock;
@@ -193,15 +194,25 @@ impl SshServer {
         let auth_deadline = tokio::time::sleep(shared.auth_timeout);
         tokio::pin!(auth_deadline);
 
+        // Whatever happens to this future (even being dropped by a caller
+        // whose tunnel went away), the connection ends with it.
+        let mut guard = ConnGuard {
+            shared: shared.clone(),
+            conn: conn.clone(),
+        };
         let started = tokio::select! {
-            r = russh::server::run_stream(shared.config.clone(), guarded, handler) => r.ok(),
+            r = russh::server::run_stream(shared.config.clone(), guarded, handler) => match r {
+                Ok(running) => Some(running),
+                Err(e) => {
+                    conn.note_transport_error(&e);
+                    None
+                }
+            },
             () = &mut auth_deadline => None,
         };
         let Some(running) = started else {
-            kill.cancel();
             let timed_out = auth_deadline.is_elapsed();
             self.end_unauthenticated(&conn, ticket.was_evicted(), timed_out);
-            conn.closed.cancel();
             return;
         };
         let _ = conn.handle.set(running.handle());
@@ -209,8 +220,11 @@ impl SshServer {
         // turned into a token that may be awaited any number of times.
         let ended = CancellationToken::new();
         let ended_guard = ended.clone().drop_guard();
+        let watched = conn.clone();
         tokio::spawn(async move {
-            let _ = running.await;
+            if let Err(e) = running.await {
+                watched.note_transport_error(&e);
+            }
             drop(ended_guard);
         });
         tokio::select! {
@@ -218,19 +232,17 @@ impl SshServer {
             () = conn.authenticated.cancelled() => {}
             () = &mut auth_deadline => {}
         }
-        let authenticated = conn.authenticated.is_cancelled();
-        if authenticated {
+        if conn.authenticated.is_cancelled() {
             drop(ticket);
             supervise(&conn, &ended).await;
+            conn.closed.cancel();
+            self.end_session(&conn);
         } else {
-            kill.cancel();
+            conn.kill.cancel();
             let timed_out = auth_deadline.is_elapsed();
             self.end_unauthenticated(&conn, ticket.was_evicted(), timed_out);
         }
-        conn.closed.cancel();
-        if authenticated {
-            self.end_session(&conn);
-        }
+        guard.conn = conn;
     }
 
     /// Audits a connection that never authenticated.
@@ -249,7 +261,7 @@ impl SshServer {
             ServerStats::bump(&shared.stats.auth_timeouts);
         }
         // A refusal that reached our certificate checks was audited then.
-        if conn.cert_checked.load(std::sync::atomic::Ordering::Relaxed) && !timed_out {
+        if conn.cert_checked.load(Ordering::Relaxed) && !timed_out {
             return;
         }
         let reason = match (&login, timed_out) {
@@ -257,10 +269,23 @@ impl SshServer {
                 "did not authenticate within {} s",
                 shared.auth_timeout.as_secs()
             ),
-            (Some(_), false) => "no usable certificate was presented: certificates that are expired, \
-                                 not yet valid or badly signed are refused by the SSH layer before inspection"
+            (Some(_), false) => "no usable certificate was presented: certificates that are \
+                                 expired, not yet valid or badly signed are refused by the SSH \
+                                 layer before inspection"
                 .to_owned(),
-            (None, false) => return, // closed before trying: a port scan, not an attempt
+            (None, false) => {
+                // Never got as far as asking to log in: garbage, a protocol
+                // error or a port scan.
+                let error = Conn::lock(&conn.transport_error).clone();
+                if error.is_some() {
+                    ServerStats::bump(&shared.stats.protocol_errors);
+                }
+                shared.events.event(SshEvent::ConnectionFailed {
+                    remote: conn.remote,
+                    reason: error.unwrap_or_else(|| "closed before authenticating".to_owned()),
+                });
+                return;
+            }
         };
         ServerStats::bump(&shared.stats.auth_failures);
         shared.events.event(SshEvent::AuthFailed {
@@ -290,6 +315,23 @@ impl SshServer {
             bytes_out: conn.counters.bytes_out(),
             reason,
         });
+    }
+}
+
+/// Ends a connection whose `serve` future is dropped or returns: cuts the
+/// transport, hangs up its processes, forgets the session.
+struct ConnGuard {
+    /// The server.
+    shared: Arc<Shared>,
+    /// The connection.
+    conn: Arc<Conn>,
+}
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        self.conn.kill.cancel();
+        self.conn.closed.cancel();
+        self.shared.registry.remove(&self.conn.id);
     }
 }
 

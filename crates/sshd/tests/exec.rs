@@ -69,7 +69,8 @@ async fn exec_runs_as_login_user() {
     cmd.arg(format!("{login}@127.0.0.1"))
         .arg("wc -c")
         .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped());
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
     let mut child = cmd.spawn().unwrap();
     let mut stdin = child.stdin.take().unwrap();
     tokio::io::AsyncWriteExt::write_all(&mut stdin, &[b'x'; 100_000])
@@ -245,6 +246,7 @@ async fn interactive_shell_runs_the_login_shell() {
         .arg(format!("{login}@127.0.0.1"))
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .env("TERM", "xterm");
     let mut child = cmd.spawn().unwrap();
     let mut stdin = child.stdin.take().unwrap();

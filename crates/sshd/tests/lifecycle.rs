@@ -258,6 +258,17 @@ async fn garbage_and_silence_end_only_their_own_connection() {
     let closed = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut buf)).await;
     assert!(closed.is_ok(), "server kept a junk connection open");
 
+    node.events
+        .wait_for("protocol error", |e| {
+            matches!(e, SshEvent::ConnectionFailed { .. })
+        })
+        .await;
+    assert!(
+        node.server.stats().protocol_errors >= 1,
+        "{:?}",
+        node.server.stats()
+    );
+
     // Silence: closed after auth_timeout, counted and audited.
     let mut silent = TcpStream::connect(("127.0.0.1", node.port)).await.unwrap();
     let mut buf = Vec::new();
