@@ -141,6 +141,13 @@ impl Admission {
         }
     }
 
+    /// Closes every pending connection (server shutdown).
+    pub(crate) fn close_all(&self) {
+        for p in self.lock().pending.values() {
+            p.kill.cancel();
+        }
+    }
+
     /// Connections pending now.
     #[cfg(test)]
     pub(crate) fn pending(&self) -> usize {
@@ -196,6 +203,15 @@ mod tests {
         // The evicted ticket's drop does not free someone else's slot.
         drop(t1);
         assert_eq!(a.pending(), 2);
+    }
+
+    #[test]
+    fn close_all_closes_every_pending_connection() {
+        let a = Admission::new(4);
+        let (_t1, k1) = admit(&a, 0);
+        let (_t2, k2) = admit(&a, 0);
+        a.close_all();
+        assert!(k1.is_cancelled() && k2.is_cancelled());
     }
 
     #[test]

@@ -95,7 +95,9 @@ impl SshServer {
                 registry: SessionRegistry::default(),
                 stats: ServerStats::default(),
                 admission: Admission::new(settings.max_unauthenticated),
-                sessions: Arc::new(Semaphore::new(settings.max_sessions.max(1))),
+                sessions: Arc::new(Semaphore::new(
+                    settings.max_sessions.clamp(1, Semaphore::MAX_PERMITS),
+                )),
                 node_name: settings.node_name,
                 node_id: settings.node_id,
                 auth_timeout: settings.auth_timeout,
@@ -148,6 +150,7 @@ impl SshServer {
         }
         drop(listener);
         self.shared.registry.end_all(&EndReason::Shutdown);
+        self.shared.admission.close_all();
         tasks.close();
         if tokio::time::timeout(SHUTDOWN_GRACE, tasks.wait())
             .await
