@@ -3,9 +3,22 @@
 //!
 //! The binaries must be built first (`scripts/test` does
 //! `cargo build --bins`); a missing one fails the test with that command.
+//!
+//! Beyond one daemon: [`Cluster`] is an all-in-one daemon plus a second,
+//! tunnel-only node process, a logged-in `kg` profile and a throw-away OS
+//! login; [`Tmux`] drives interactive sessions in a real terminal;
+//! [`wait_until`] polls with a deadline (tests never sleep out a TTL).
 #![forbid(unsafe_code)]
 // A test-support crate: failing loudly is the point.
 #![allow(clippy::expect_used)]
+
+mod cluster;
+mod tmux;
+mod wait;
+
+pub use cluster::{Cluster, LOCAL_NODE, NodeAgent, REMOTE_NODE, text};
+pub use tmux::{Tmux, shell_quote};
+pub use wait::{Stopwatch, wait_until};
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -45,6 +58,29 @@ pub struct Banner {
     pub lines: Vec<String>,
 }
 
+/// The loopback ports a daemon listens on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ports {
+    /// Public HTTPS (`--web-addr`).
+    pub web: u16,
+    /// Auth's internal mTLS API (`--auth-addr`).
+    pub auth: u16,
+    /// Reverse tunnels from nodes (`--tunnel-addr`).
+    pub tunnel: u16,
+}
+
+impl Ports {
+    /// Three ports nobody listens on yet.
+    pub fn free() -> Result<Ports, String> {
+        let port = || keygate_testkit::free_port().map_err(|e| e.to_string());
+        Ok(Ports {
+            web: port()?,
+            auth: port()?,
+            tunnel: port()?,
+        })
+    }
+}
+
 /// A running `keygate start` child, killed on drop.
 pub struct Daemon {
     /// The process.
@@ -53,16 +89,27 @@ pub struct Daemon {
     pub banner: Banner,
     /// Its stderr log file.
     pub log: PathBuf,
+    /// Where it listens (pass them to [`Daemon::start_on`] to restart it
+    /// in place).
+    pub ports: Ports,
 }
 
 impl Daemon {
     /// Starts `keygate start --data-dir DIR` on free loopback ports and
     /// waits for its banner.
     pub fn start(data_dir: &Path, extra: &[&str]) -> Result<Daemon, String> {
-        let web = keygate_testkit::free_port().map_err(|e| e.to_string())?;
-        let auth = keygate_testkit::free_port().map_err(|e| e.to_string())?;
-        let tunnel = keygate_testkit::free_port().map_err(|e| e.to_string())?;
-        let log = data_dir.with_extension(format!("{web}.log"));
+        Daemon::start_on(data_dir, Ports::free()?, extra)
+    }
+
+    /// Starts `keygate start --data-dir DIR` on the given ports (a restart
+    /// keeps the address clients and nodes know) and waits for its banner.
+    pub fn start_on(data_dir: &Path, ports: Ports, extra: &[&str]) -> Result<Daemon, String> {
+        let Ports { web, auth, tunnel } = ports;
+        // One log per start, so a restart does not overwrite the first.
+        let log = (0u32..)
+            .map(|n| data_dir.with_extension(format!("{web}.{n}.log")))
+            .find(|p| !p.exists())
+            .unwrap_or_else(|| data_dir.with_extension(format!("{web}.log")));
         let err = std::fs::File::create(&log).map_err(|e| e.to_string())?;
         let mut child = Command::new(bin("keygate"))
             .arg("start")
@@ -106,7 +153,12 @@ impl Daemon {
                 std::fs::read_to_string(&log).unwrap_or_default()
             ));
         }
-        Ok(Daemon { child, banner, log })
+        Ok(Daemon {
+            child,
+            banner,
+            log,
+            ports,
+        })
     }
 
     /// Sends SIGTERM and waits (up to 10 s) for the exit status.

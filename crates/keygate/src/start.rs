@@ -114,8 +114,11 @@ impl Running {
         tokio::select! {
             () = self.shutdown.cancelled() => true,
             _ = self.tasks.join_next() => {
+                // A task also ends when shutdown was asked for: only an
+                // unrequested end is a failure.
+                let requested = self.shutdown.is_cancelled();
                 self.shutdown.cancel();
-                false
+                requested
             }
         }
     }

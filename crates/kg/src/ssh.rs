@@ -167,6 +167,17 @@ pub async fn ssh(a: SshArgs) -> Result<u8, Failure> {
         code: KG_FAILED,
         message: "your roles allow no logins: ask an admin, or see kg status".into(),
     })?;
+    // The node only accepts logins among the certificate's principals and,
+    // before authentication, cannot say why it refuses; say it here.
+    if !p.logins.contains(&login) {
+        return Err(Failure {
+            code: KG_FAILED,
+            message: format!(
+                "login {login:?} is denied: it is not in your certificate (your logins: {}); a role denies it or none allows it; see kg status, or run kg login if an admin changed your roles",
+                if p.logins.is_empty() { "none".to_owned() } else { p.logins.join(", ") }
+            ),
+        });
+    }
     if target.contains('=') {
         return fan_out(&p, &login, &target, &a).await;
     }
