@@ -188,11 +188,12 @@ pub async fn start(cfg: NodeConfig, shutdown: CancellationToken) -> Result<Runni
     tokio::spawn(async move {
         tunnel
             .run(
-                move |stream| {
+                move |mut stream| {
                     let srv = srv.clone();
-                    // The client's own address is known to the proxy only;
-                    // sessions through the tunnel record the proxy's.
-                    async move { srv.serve_stream(stream, proxy_addr).await }
+                    async move {
+                        let remote = read_preamble(&mut stream).await.unwrap_or(proxy_addr);
+                        srv.serve_stream(stream, remote).await
+                    }
                 },
                 s,
             )
@@ -270,4 +271,24 @@ fn spawn_lock_enforcer(
             }
         }
     });
+}
+
+/// The proxy's first line on a tunnel stream: `KEYGATE-CLIENT ip:port\n`.
+/// Read byte by byte (at most 80, within 5 s) so no SSH byte is consumed.
+async fn read_preamble<S: tokio::io::AsyncRead + Unpin>(s: &mut S) -> Option<SocketAddr> {
+    use tokio::io::AsyncReadExt;
+    let mut line = Vec::with_capacity(64);
+    let read = async {
+        while line.len() < 80 {
+            let b = s.read_u8().await.ok()?;
+            if b == b'\n' {
+                return Some(());
+            }
+            line.push(b);
+        }
+        None
+    };
+    tokio::time::timeout(Duration::from_secs(5), read).await.ok()??;
+    let text = std::str::from_utf8(&line).ok()?;
+    text.strip_prefix(keygate_tunnel::CLIENT_PREAMBLE)?.trim().parse().ok()
 }

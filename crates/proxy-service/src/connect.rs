@@ -18,6 +18,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::{Proxy, error};
 
+use keygate_tunnel::CLIENT_PREAMBLE;
+
 /// Query of a connect request.
 #[derive(Deserialize)]
 pub struct ConnectQuery {
@@ -120,7 +122,15 @@ pub async fn connect(
     }
     let upstream: Box<dyn Stream> = match p.tunnels.as_ref().map(|t| t.clone()) {
         Some(t) => match t.dial(&node.id).await {
-            Ok(s) => Box::new(s),
+            Ok(mut s) => {
+                // Tell the node who the client is (only the proxy can open
+                // tunnel streams, so the node can trust this line).
+                let line = format!("{CLIENT_PREAMBLE}{}\n", conn.remote);
+                if let Err(e) = tokio::io::AsyncWriteExt::write_all(&mut s, line.as_bytes()).await {
+                    return error(StatusCode::BAD_GATEWAY, ErrorCode::Internal, format!("node {:?}: {e}", node.name));
+                }
+                Box::new(s)
+            }
             Err(e) => match direct(&node).await {
                 Some(s) => s,
                 None => {

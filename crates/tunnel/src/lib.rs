@@ -111,3 +111,9 @@ impl Keepalive {
         self.interval.saturating_add(self.timeout)
     }
 }
+
+/// First line the proxy writes on every tunnel stream it opens:
+/// `KEYGATE-CLIENT <ip:port>\n`, the client's address as the proxy saw it,
+/// so the node audits sessions with the real remote address. Only the
+/// proxy can open streams on a tunnel, so the node may trust it.
+pub const CLIENT_PREAMBLE: &str = "KEYGATE-CLIENT ";
