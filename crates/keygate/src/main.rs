@@ -84,6 +84,9 @@ struct StartArgs {
     /// Node only: also accept SSH directly on this address.
     #[arg(long)]
     listen_addr: Option<SocketAddr>,
+    /// Command label, refreshed at every heartbeat: NAME=COMMAND (repeatable), e.g. --cmd-label 'kernel=uname -r'.
+    #[arg(long = "cmd-label")]
+    cmd_labels: Vec<String>,
 }
 
 fn host_name() -> String {
@@ -101,6 +104,16 @@ fn parse_labels(v: &[String]) -> Result<std::collections::BTreeMap<String, Strin
             kv.split_once('=')
                 .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
                 .ok_or_else(|| format!("--labels {kv:?}: write key=value"))
+        })
+        .collect()
+}
+
+fn parse_cmd_labels(v: &[String]) -> Result<std::collections::BTreeMap<String, String>, String> {
+    v.iter()
+        .map(|kv| {
+            kv.split_once('=')
+                .map(|(k, c)| (k.trim().to_owned(), c.to_owned()))
+                .ok_or_else(|| format!("--cmd-label {kv:?}: write NAME=COMMAND"))
         })
         .collect()
 }
@@ -146,6 +159,10 @@ async fn run_node(a: StartArgs) -> ExitCode {
         node_name: a.node_name.clone().unwrap_or_else(host_name),
         self_labels: labels,
         direct_addr: a.listen_addr,
+        cmd_labels: match parse_cmd_labels(&a.cmd_labels) {
+            Ok(c) => c,
+            Err(e) => return fail(e),
+        },
         clock: keygate_clock::SystemClock::shared(),
     };
     let token = tokio_util::sync::CancellationToken::new();
@@ -244,9 +261,14 @@ async fn run_start(a: StartArgs) -> ExitCode {
         Ok(l) => l,
         Err(e) => return fail(e),
     };
+    let cmd_labels = match parse_cmd_labels(&a.cmd_labels) {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
     let local_node = has("node").then(|| keygate::LocalNode {
         name: a.node_name.clone().unwrap_or_else(host_name),
         labels,
+        cmd_labels,
     });
     let mut cfg = match &a.config {
         Some(p) => match Config::load(p) {

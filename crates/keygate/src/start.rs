@@ -68,6 +68,8 @@ pub struct LocalNode {
     pub name: String,
     /// Labels it reports.
     pub labels: std::collections::BTreeMap<String, String>,
+    /// Command labels (name → shell command).
+    pub cmd_labels: std::collections::BTreeMap<String, String>,
 }
 
 /// A started cluster.
@@ -427,6 +429,7 @@ async fn start_local_node(
         node_name: n.name.clone(),
         self_labels: n.labels.clone(),
         direct_addr: None,
+        cmd_labels: n.cmd_labels.clone(),
         clock,
     };
     keygate_node_service::start(cfg, shutdown)

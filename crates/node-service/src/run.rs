@@ -38,6 +38,9 @@ pub struct NodeConfig {
     pub self_labels: BTreeMap<String, String>,
     /// Also listen for direct SSH here.
     pub direct_addr: Option<SocketAddr>,
+    /// Command labels: name → shell command whose trimmed output becomes
+    /// the label's value at every heartbeat.
+    pub cmd_labels: BTreeMap<String, String>,
     /// The clock.
     pub clock: SharedClock,
 }
@@ -147,6 +150,7 @@ pub async fn start(cfg: NodeConfig, shutdown: CancellationToken) -> Result<Runni
         api.clone(),
         direct,
         cfg.self_labels.clone(),
+        cfg.cmd_labels.clone(),
         shutdown.clone(),
     );
     spawn_lock_enforcer(
@@ -206,17 +210,48 @@ pub async fn start(cfg: NodeConfig, shutdown: CancellationToken) -> Result<Runni
     })
 }
 
+/// Longest command-label value kept.
+const MAX_CMD_LABEL: usize = 256;
+
+/// Runs one command label (bounded in time and output).
+async fn run_cmd_label(command: &str) -> String {
+    let out = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(command)
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await;
+    match out {
+        Ok(Ok(o)) if o.status.success() => String::from_utf8_lossy(&o.stdout)
+            .trim()
+            .chars()
+            .take(MAX_CMD_LABEL)
+            .collect(),
+        Ok(Ok(o)) => format!("error: exit {}", o.status.code().unwrap_or(-1)),
+        Ok(Err(e)) => format!("error: {e}"),
+        Err(_) => "error: timed out".into(),
+    }
+}
+
 fn spawn_heartbeats(
     api: keygate_api::ApiClient,
     addr: Option<String>,
     labels: BTreeMap<String, String>,
+    cmd_labels: BTreeMap<String, String>,
     shutdown: CancellationToken,
 ) {
     tokio::spawn(async move {
         loop {
+            let mut self_labels = labels.clone();
+            for (name, cmd) in &cmd_labels {
+                self_labels.insert(name.clone(), run_cmd_label(cmd).await);
+            }
             let hb = Heartbeat {
                 addr: addr.clone(),
-                self_labels: labels.clone(),
+                self_labels,
                 version: env!("CARGO_PKG_VERSION").into(),
             };
             let r: Result<Ack, _> = api.post("/v1/nodes/heartbeat", &hb).await;
@@ -288,7 +323,12 @@ async fn read_preamble<S: tokio::io::AsyncRead + Unpin>(s: &mut S) -> Option<Soc
         }
         None
     };
-    tokio::time::timeout(Duration::from_secs(5), read).await.ok()??;
+    tokio::time::timeout(Duration::from_secs(5), read)
+        .await
+        .ok()??;
     let text = std::str::from_utf8(&line).ok()?;
-    text.strip_prefix(keygate_tunnel::CLIENT_PREAMBLE)?.trim().parse().ok()
+    text.strip_prefix(keygate_tunnel::CLIENT_PREAMBLE)?
+        .trim()
+        .parse()
+        .ok()
 }

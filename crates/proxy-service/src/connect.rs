@@ -127,7 +127,11 @@ pub async fn connect(
                 // tunnel streams, so the node can trust this line).
                 let line = format!("{CLIENT_PREAMBLE}{}\n", conn.remote);
                 if let Err(e) = tokio::io::AsyncWriteExt::write_all(&mut s, line.as_bytes()).await {
-                    return error(StatusCode::BAD_GATEWAY, ErrorCode::Internal, format!("node {:?}: {e}", node.name));
+                    return error(
+                        StatusCode::BAD_GATEWAY,
+                        ErrorCode::Internal,
+                        format!("node {:?}: {e}", node.name),
+                    );
                 }
                 Box::new(s)
             }
