@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use base64::Engine;
 use http::HeaderMap;
 use keygate_api::{FORWARDED_CERT_HEADER, FORWARDED_FOR_HEADER};
-use keygate_ca::{SystemRole, parse_x509_identity, verify_issued_by};
+use keygate_ca::{CaKind, SystemRole, X509Identity, parse_x509_identity, verify_issued_by};
 use keygate_tls::{ConnInfo, UnixPeer};
 
 use crate::{AuthError, AuthServer};
@@ -104,7 +104,7 @@ impl AuthServer {
         match id.system_role {
             Some(SystemRole::Proxy) => {
                 // System identities come only from the host CA.
-                verify_issued_by(leaf, self.host_ca().x509_cert_der(), now)
+                self.verified(leaf, CaKind::Host, now)
                     .map_err(|e| AuthError::Unauthenticated(format!("proxy certificate: {e}")))?;
                 let fwd_remote = headers
                     .get(FORWARDED_FOR_HEADER)
@@ -131,7 +131,7 @@ impl AuthServer {
                 }
             }
             Some(SystemRole::Node) => {
-                verify_issued_by(leaf, self.host_ca().x509_cert_der(), now)
+                self.verified(leaf, CaKind::Host, now)
                     .map_err(|e| AuthError::Unauthenticated(format!("node certificate: {e}")))?;
                 Ok(Caller::Node {
                     id: id.common_name,
@@ -155,7 +155,7 @@ impl AuthServer {
         })?;
         match id.system_role {
             Some(SystemRole::Node) => {
-                verify_issued_by(der, self.host_ca().x509_cert_der(), self.clock().now())
+                self.verified(der, CaKind::Host, self.clock().now())
                     .map_err(|e| AuthError::Unauthenticated(format!("node certificate: {e}")))?;
                 Ok(Caller::Node {
                     id: id.common_name,
@@ -174,14 +174,64 @@ impl AuthServer {
     /// user CA and be valid now. Re-checked here even when a TLS stack
     /// already did, because forwarded certificates bypass that stack.
     fn user_caller(&self, der: &[u8], remote: Option<IpAddr>) -> Result<Caller, AuthError> {
-        verify_issued_by(der, self.user_ca().x509_cert_der(), self.clock().now()).map_err(|e| {
-            AuthError::Unauthenticated(format!("client certificate refused: {e}; run kg login"))
-        })?;
-        let id = parse_x509_identity(der).map_err(|e| AuthError::Unauthenticated(e.to_string()))?;
+        let id = self
+            .verified(der, CaKind::User, self.clock().now())
+            .map_err(|e| {
+                AuthError::Unauthenticated(format!("client certificate refused: {e}; run kg login"))
+            })?;
         Ok(Caller::User {
             name: id.common_name,
             bot: id.system_role == Some(SystemRole::Bot),
             remote,
         })
+    }
+}
+
+/// Most verified certificates remembered (the table starts over when full).
+const MAX_VERIFIED: usize = 4096;
+
+/// Certificates that already passed `verify_issued_by`, so steady traffic
+/// (renewals, node heartbeats, forwarded calls) skips the signature checks.
+/// Keyed by the SHA-256 of the DER and the CA; validity is still checked on
+/// every use.
+#[derive(Default)]
+pub(crate) struct VerifiedCerts {
+    /// (digest, CA) → identity.
+    map: std::sync::Mutex<std::collections::HashMap<([u8; 32], CaKind), X509Identity>>,
+}
+
+impl AuthServer {
+    /// Verifies that `der` was issued by the CA of `kind` and is valid at
+    /// `now`, and returns its identity (cached after the first success).
+    pub(crate) fn verified(
+        &self,
+        der: &[u8],
+        kind: CaKind,
+        now: time::OffsetDateTime,
+    ) -> Result<X509Identity, String> {
+        use sha2::{Digest, Sha256};
+        let key: ([u8; 32], CaKind) = (Sha256::digest(der).into(), kind);
+        let cache = &self.verified_certs().map;
+        if let Some(id) = cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&key)
+            && now < id.not_after
+        {
+            return Ok(id.clone());
+        }
+        let ca = self
+            .ca(kind)
+            .ok_or_else(|| format!("no {} CA", kind.as_str()))?;
+        verify_issued_by(der, ca.x509_cert_der(), now).map_err(|e| e.to_string())?;
+        let id = parse_x509_identity(der).map_err(|e| e.to_string())?;
+        let mut map = cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if map.len() >= MAX_VERIFIED {
+            map.clear();
+        }
+        map.insert(key, id.clone());
+        Ok(id)
     }
 }

@@ -48,6 +48,8 @@ pub(crate) struct Inner {
     pub hash_permits: tokio::sync::Semaphore,
     /// Settings.
     pub opts: AuthOptions,
+    /// Certificates already verified.
+    pub verified: crate::caller::VerifiedCerts,
     /// Monotonic second of the last history compaction.
     pub last_compaction: std::sync::atomic::AtomicU64,
 }
@@ -73,6 +75,10 @@ impl AuthServer {
 
     pub(crate) fn limiter(&self) -> &FailureLimiter<std::net::IpAddr> {
         &self.inner.limiter
+    }
+
+    pub(crate) fn verified_certs(&self) -> &crate::caller::VerifiedCerts {
+        &self.inner.verified
     }
 
     pub(crate) fn unknown_users(&self) -> &FailureLimiter<String> {
