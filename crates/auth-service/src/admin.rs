@@ -98,7 +98,7 @@ impl AuthServer {
             ));
         }
         let mut cas = Vec::new();
-        for kind in [CaKind::User, CaKind::Host, CaKind::Audit] {
+        for kind in [CaKind::User, CaKind::Host, CaKind::OpenSsh, CaKind::Audit] {
             if let Some(ca) = self.ca(kind) {
                 let fps = ca
                     .trusted_ssh_keys()

@@ -194,6 +194,9 @@ impl AuthServer {
         let user_ca = load_or_create_ca(&repo, &kek, CaKind::User, &cluster, &clock).await?;
         let host_ca = load_or_create_ca(&repo, &kek, CaKind::Host, &cluster, &clock).await?;
         let audit_ca = load_or_create_ca(&repo, &kek, CaKind::Audit, &cluster, &clock).await?;
+        // For agentless OpenSSH hosts: the proxy's per-session certificates
+        // (never given to users).
+        let openssh_ca = load_or_create_ca(&repo, &kek, CaKind::OpenSsh, &cluster, &clock).await?;
         let server = AuthServer::from_inner(Inner {
             repo,
             audit,
@@ -203,6 +206,7 @@ impl AuthServer {
             user_ca,
             host_ca,
             audit_ca,
+            openssh_ca,
             limiter: FailureLimiter::default(),
             unknown_users: FailureLimiter::default(),
             last_compaction: std::sync::atomic::AtomicU64::new(0),

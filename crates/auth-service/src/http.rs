@@ -9,9 +9,9 @@ use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use keygate_api::{
-    Ack, AddUserRequest, Heartbeat, JoinRequest, LoginRequest, NodeIdentity, NodeInfo,
+    Ack, AddUserRequest, ExplainRequest, ExplainResponse, Heartbeat, JoinRequest, LoginRequest, NodeIdentity, NodeInfo,
     NodeSnapshot, PutResourceRequest, RenewRequest, SignRequest, SignupRequest, TokenRequest,
-    TokenResponse, WatchResponse,
+    TokenResponse, WatchResponse, WhatCanEntry, WhoCanEntry,
 };
 use keygate_tls::{ConnInfo, UnixPeer};
 use keygate_types::Kind;
@@ -58,6 +58,9 @@ fn routes() -> Router<AuthServer> {
         .route("/v1/nodes/snapshot", get(node_snapshot))
         .route("/v1/nodes/watch", get(node_watch))
         .route("/v1/nodes/events", post(node_events))
+        .route("/v1/access/explain", post(access_explain))
+        .route("/v1/access/who-can", get(access_who_can))
+        .route("/v1/access/what-can", get(access_what_can))
         .route("/v1/resources", post(put_resource))
         .route("/v1/resources/{kind}", get(list))
         .route("/v1/resources/{kind}/{name}", get(read).delete(remove))
@@ -338,4 +341,56 @@ async fn node_events(
     Ok(Json(Ack {
         message: format!("{n} events recorded"),
     }))
+}
+
+async fn access_explain(
+    State(s): State<AuthServer>,
+    conn: Option<Extension<ConnInfo>>,
+    unix: Option<Extension<UnixPeer>>,
+    headers: HeaderMap,
+    Json(req): Json<ExplainRequest>,
+) -> Res<ExplainResponse> {
+    let c = resolve(&s, (conn, unix, headers))?;
+    Ok(Json(s.explain_access(&c, req).await?))
+}
+
+/// Query of `who-can`. Fields are optional so a missing one gets our JSON
+/// error naming it, not the extractor's plain-text rejection.
+#[derive(serde::Deserialize)]
+struct WhoCanQuery {
+    node: Option<String>,
+    login: Option<String>,
+}
+
+async fn access_who_can(
+    State(s): State<AuthServer>,
+    conn: Option<Extension<ConnInfo>>,
+    unix: Option<Extension<UnixPeer>>,
+    headers: HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<WhoCanQuery>,
+) -> Res<Vec<WhoCanEntry>> {
+    let c = resolve(&s, (conn, unix, headers))?;
+    let node = q
+        .node
+        .ok_or_else(|| AuthError::BadRequest("who-can needs ?node=NAME_OR_ID".into()))?;
+    Ok(Json(s.who_can(&c, &node, q.login.as_deref()).await?))
+}
+
+#[derive(serde::Deserialize)]
+struct WhatCanQuery {
+    user: Option<String>,
+}
+
+async fn access_what_can(
+    State(s): State<AuthServer>,
+    conn: Option<Extension<ConnInfo>>,
+    unix: Option<Extension<UnixPeer>>,
+    headers: HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<WhatCanQuery>,
+) -> Res<Vec<WhatCanEntry>> {
+    let c = resolve(&s, (conn, unix, headers))?;
+    let user = q
+        .user
+        .ok_or_else(|| AuthError::BadRequest("what-can needs ?user=NAME".into()))?;
+    Ok(Json(s.what_can(&c, &user).await?))
 }

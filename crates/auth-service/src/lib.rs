@@ -9,6 +9,7 @@
 //! storage engines, the audit writer itself.
 #![forbid(unsafe_code)]
 
+mod access;
 mod admin;
 mod audit;
 mod bootstrap;

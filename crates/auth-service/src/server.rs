@@ -39,6 +39,8 @@ pub(crate) struct Inner {
     pub host_ca: CertAuthority,
     /// The audit CA: signs audit checkpoints.
     pub audit_ca: CertAuthority,
+    /// The openssh CA: per-session certificates for agentless hosts.
+    pub openssh_ca: CertAuthority,
     /// Per-source failure tracking.
     pub limiter: FailureLimiter<std::net::IpAddr>,
     /// Failure tracking for names that are not users.
@@ -114,6 +116,7 @@ impl AuthServer {
             CaKind::User => Some(&self.inner.user_ca),
             CaKind::Host => Some(&self.inner.host_ca),
             CaKind::Audit => Some(&self.inner.audit_ca),
+            CaKind::OpenSsh => Some(&self.inner.openssh_ca),
             _ => None,
         }
     }

@@ -348,7 +348,7 @@ async fn status_names_the_caller_and_the_cas() {
     assert_eq!(s.caller, ADMIN_SOCKET_ACTOR);
     assert!(s.ca_pin.starts_with("sha256:"), "{}", s.ca_pin);
     let kinds: Vec<&str> = s.cas.iter().map(|ca| ca.kind.as_str()).collect();
-    assert_eq!(kinds, ["user", "host", "audit"]);
+    assert_eq!(kinds, ["user", "host", "openssh", "audit"]);
     assert!(
         s.cas
             .iter()
