@@ -9,9 +9,9 @@ use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use keygate_api::{
-    Ack, AddUserRequest, ExplainRequest, ExplainResponse, Heartbeat, JoinRequest, LoginRequest, NodeIdentity, NodeInfo,
-    NodeSnapshot, PutResourceRequest, RenewRequest, SignRequest, SignupRequest, TokenRequest,
-    TokenResponse, WatchResponse, WhatCanEntry, WhoCanEntry,
+    Ack, AddUserRequest, ExplainRequest, ExplainResponse, Heartbeat, JoinRequest, LoginRequest,
+    NodeIdentity, NodeInfo, NodeSnapshot, PutResourceRequest, RenewRequest, SignRequest,
+    SignupRequest, TokenRequest, TokenResponse, WatchResponse, WhatCanEntry, WhoCanEntry,
 };
 use keygate_tls::{ConnInfo, UnixPeer};
 use keygate_types::Kind;
@@ -61,6 +61,8 @@ fn routes() -> Router<AuthServer> {
         .route("/v1/access/explain", post(access_explain))
         .route("/v1/access/who-can", get(access_who_can))
         .route("/v1/access/what-can", get(access_what_can))
+        .route("/v1/audit/events", get(audit_search))
+        .route("/v1/audit/verify", post(audit_verify))
         .route("/v1/resources", post(put_resource))
         .route("/v1/resources/{kind}", get(list))
         .route("/v1/resources/{kind}/{name}", get(read).delete(remove))
@@ -393,4 +395,25 @@ async fn access_what_can(
         .user
         .ok_or_else(|| AuthError::BadRequest("what-can needs ?user=NAME".into()))?;
     Ok(Json(s.what_can(&c, &user).await?))
+}
+
+async fn audit_search(
+    State(s): State<AuthServer>,
+    conn: Option<Extension<ConnInfo>>,
+    unix: Option<Extension<UnixPeer>>,
+    headers: HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<crate::AuditQuery>,
+) -> Res<Vec<keygate_audit_model::StoredEvent>> {
+    let c = resolve(&s, (conn, unix, headers))?;
+    Ok(Json(s.audit_search(&c, q).await?))
+}
+
+async fn audit_verify(
+    State(s): State<AuthServer>,
+    conn: Option<Extension<ConnInfo>>,
+    unix: Option<Extension<UnixPeer>>,
+    headers: HeaderMap,
+) -> Res<crate::VerifyReport> {
+    let c = resolve(&s, (conn, unix, headers))?;
+    Ok(Json(s.audit_verify(&c).await?))
 }

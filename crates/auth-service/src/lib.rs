@@ -12,6 +12,7 @@
 mod access;
 mod admin;
 mod audit;
+mod audit_api;
 mod bootstrap;
 mod caller;
 mod error;
@@ -23,6 +24,7 @@ mod ratelimit;
 mod repo;
 mod server;
 
+pub use audit_api::{AuditQuery, VerifyReport};
 pub use bootstrap::{AuthOptions, FirstStart, load_or_create_kek};
 pub use caller::Caller;
 pub use error::AuthError;

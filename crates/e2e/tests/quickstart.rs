@@ -153,6 +153,45 @@ fn quickstart_start_login_status() {
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("(admin socket)"), "{}", text(&o));
 
+    // The audit log has the failed and the successful login, and verifies.
+    let o = run(
+        Command::new(bin("kgctl"))
+            .arg("--data-dir")
+            .arg(&data)
+            .args([
+                "audit",
+                "search",
+                "--type",
+                "user.login",
+                "--format",
+                "json",
+            ]),
+        "",
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let events: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["user"] == "admin" && e["success"] == true),
+        "{events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e["user"] == "admin" && e["success"] == false && e["code"] == "KG1000W"),
+        "{events:?}"
+    );
+    let o = run(
+        Command::new(bin("kgctl"))
+            .arg("--data-dir")
+            .arg(&data)
+            .args(["audit", "verify"]),
+        "",
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("intact"), "{}", text(&o));
+
     // A second daemon on the same data dir is refused clearly.
     let second = Daemon::start(&data, &[]);
     let err = second.err().expect("second daemon must not start");

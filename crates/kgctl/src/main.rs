@@ -1,6 +1,8 @@
 //! `kgctl`: the admin CLI. Thin: flags here, one function per command in
 //! the modules.
 
+mod access;
+mod audit;
 mod auth;
 mod connect;
 mod resources;
@@ -67,6 +69,9 @@ enum Cmd {
     /// Certificate authorities and identities.
     #[command(subcommand)]
     Auth(auth::AuthCmd),
+    /// Search the audit log or verify its hash chain.
+    #[command(subcommand)]
+    Audit(audit::AuditCmd),
     /// Join tokens for nodes.
     #[command(subcommand)]
     Tokens(tokens::TokensCmd),
@@ -81,6 +86,9 @@ enum Cmd {
     /// List nodes.
     #[command(subcommand)]
     Nodes(NodesCmd),
+    /// Explain access decisions: why a user may or may not log in, who can reach a node, what a user can reach.
+    #[command(subcommand)]
+    Access(access::AccessCmd),
 }
 
 #[derive(Subcommand)]
@@ -102,6 +110,15 @@ impl Failure {
         Self {
             code: 2,
             message: m.into(),
+        }
+    }
+
+    /// An exit code whose reason was already printed on stdout
+    /// (`access explain` saying "denied").
+    pub fn silent(code: u8) -> Self {
+        Self {
+            code,
+            message: String::new(),
         }
     }
 }
@@ -132,7 +149,9 @@ async fn main() -> ExitCode {
     match r {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            eprintln!("kgctl: {}", f.message);
+            if !f.message.is_empty() {
+                eprintln!("kgctl: {}", f.message);
+            }
             ExitCode::from(f.code)
         }
     }
@@ -152,9 +171,11 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Cmd::Create { file, force } => resources::create(&client, file, *force).await,
         Cmd::Rm { target } => resources::rm(&client, target).await,
         Cmd::Auth(c) => auth::run(&client, &cli, c).await,
+        Cmd::Audit(c) => audit::run(&client, c, data_format(&cli)?).await,
         Cmd::Tokens(c) => tokens::tokens(&client, c, data_format(&cli)?).await,
         Cmd::Lock(a) => tokens::lock(&client, a, data_format(&cli)?).await,
         Cmd::Locks(c) => tokens::locks(&client, c, data_format(&cli)?).await,
         Cmd::Nodes(NodesCmd::Ls) => resources::get(&client, "node", data_format(&cli)?).await,
+        Cmd::Access(c) => access::run(&client, c, data_format(&cli)?).await,
     }
 }
