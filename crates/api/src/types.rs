@@ -371,3 +371,116 @@ pub struct NodeInfo {
     /// Logins the caller may use there.
     pub logins: Vec<String>,
 }
+
+// === access explanations (`kgctl access …`) ===
+
+/// `POST /v1/access/explain`: why may (or may not) a user log in to a node?
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExplainRequest {
+    /// User name.
+    pub user: String,
+    /// Node name or id.
+    pub node: String,
+    /// OS login.
+    pub login: String,
+}
+
+/// The decision with every check behind it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExplainResponse {
+    /// User name.
+    pub user: String,
+    /// Node name.
+    pub node: String,
+    /// Node id.
+    pub node_id: String,
+    /// The node's effective labels (self labels overridden by authoritative ones).
+    pub labels: BTreeMap<String, String>,
+    /// OS login.
+    pub login: String,
+    /// The user's roles, in evaluation order (missing roles are left out).
+    pub roles: Vec<String>,
+    /// The verdict.
+    pub allowed: bool,
+    /// The deciding role (None: a lock, or no role allowed it).
+    #[serde(default)]
+    pub role: Option<String>,
+    /// The deciding rule, e.g. `deny.logins`, `lock`, `no allow rule matched`.
+    pub rule: String,
+    /// One sentence naming role and rule.
+    pub reason: String,
+    /// Every check, in evaluation order.
+    pub steps: Vec<ExplainStep>,
+    /// Index into `steps` of the deciding check (None: default deny).
+    #[serde(default)]
+    pub decided_by: Option<usize>,
+}
+
+/// One check of an explanation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExplainStep {
+    /// `lock`, `deny` or `allow`.
+    pub phase: String,
+    /// Lock or role name.
+    pub name: String,
+    /// Whether the check matched (a lock applies, a deny or allow matches).
+    pub matched: bool,
+    /// The rule that matched, e.g. `deny.node_labels`.
+    #[serde(default)]
+    pub rule: Option<String>,
+    /// Role logins on this side after trait expansion (role steps).
+    #[serde(default)]
+    pub logins: Vec<String>,
+    /// Whether those logins cover the requested login (role steps).
+    #[serde(default)]
+    pub login_matched: Option<bool>,
+    /// Whether the role's `node_labels` on this side match the node.
+    #[serde(default)]
+    pub node_labels_matched: Option<bool>,
+    /// The first selector key that failed, when one did.
+    #[serde(default)]
+    pub failed_label: Option<FailedLabel>,
+    /// The check in one line, for humans.
+    pub detail: String,
+}
+
+/// A `node_labels` key that did not match.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedLabel {
+    /// Selector key.
+    pub key: String,
+    /// Its values after trait expansion.
+    pub wants: Vec<String>,
+    /// The node's value (None: the node lacks the label).
+    #[serde(default)]
+    pub has: Option<String>,
+}
+
+/// `GET /v1/access/who-can?node=N[&login=L]`: one user's way in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WhoCanEntry {
+    /// User name.
+    pub user: String,
+    /// An OS login the user may use there.
+    pub login: String,
+    /// The role that allows it.
+    pub role: String,
+    /// The rule within the role.
+    pub rule: String,
+    /// When this access ends by itself (the user's or role's expiry);
+    /// None: until someone changes it.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub until: Option<OffsetDateTime>,
+}
+
+/// `GET /v1/access/what-can?user=U`: one node the user can reach.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WhatCanEntry {
+    /// Node name.
+    pub node: String,
+    /// Node id.
+    pub id: String,
+    /// The logins the user may use there.
+    pub logins: Vec<String>,
+}

@@ -89,7 +89,9 @@ impl Snapshot {
         self.users
             .iter()
             .find(|u| u.metadata.name == name)
-            .ok_or_else(|| AuthError::NotFound(format!("user {name:?} not found; see kgctl users ls")))
+            .ok_or_else(|| {
+                AuthError::NotFound(format!("user {name:?} not found; see kgctl users ls"))
+            })
     }
 
     /// A node by name, else by id.
@@ -173,7 +175,13 @@ impl AuthServer {
             locks: &snap.locks,
             ..AccessContext::default()
         };
-        let e = explain(&id, node.target(), Action::Login(&req.login), &ctx, snap.now);
+        let e = explain(
+            &id,
+            node.target(),
+            Action::Login(&req.login),
+            &ctx,
+            snap.now,
+        );
         let (allowed, role, rule, reason) = match e.decision {
             Ok(g) => {
                 let reason = format!(

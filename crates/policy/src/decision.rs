@@ -134,7 +134,7 @@ pub fn authorize(
     Err(no_allow(id, target, action))
 }
 
-fn check_locks(
+pub(crate) fn check_locks(
     id: &Identity,
     target: Target<'_>,
     action: Action<'_>,
@@ -168,14 +168,14 @@ fn check_locks(
     Ok(())
 }
 
-fn expanded_logins(id: &Identity, c: &RoleConditions) -> BTreeSet<String> {
+pub(crate) fn expanded_logins(id: &Identity, c: &RoleConditions) -> BTreeSet<String> {
     c.logins
         .iter()
         .flat_map(|l| expand_template(l, &id.traits))
         .collect()
 }
 
-fn check_deny(
+pub(crate) fn check_deny(
     id: &Identity,
     role: &Role,
     c: &RoleConditions,
@@ -229,12 +229,12 @@ fn check_deny(
     Ok(())
 }
 
-fn rule_matches(r: &keygate_types::Rule, kind: &str, verb: &str) -> bool {
+pub(crate) fn rule_matches(r: &keygate_types::Rule, kind: &str, verb: &str) -> bool {
     r.resources.iter().any(|k| k == "*" || k == kind)
         && r.verbs.iter().any(|v| v == "*" || v == verb)
 }
 
-fn allows(
+pub(crate) fn allows(
     id: &Identity,
     c: &RoleConditions,
     target: Target<'_>,
@@ -259,7 +259,7 @@ fn allows(
     }
 }
 
-fn no_allow(id: &Identity, target: Target<'_>, action: Action<'_>) -> Denial {
+pub(crate) fn no_allow(id: &Identity, target: Target<'_>, action: Action<'_>) -> Denial {
     match (target, action) {
         (Target::Node { name, labels, .. }, Action::Login(login)) => {
             let closest = id
