@@ -58,10 +58,24 @@ impl std::fmt::Debug for ServiceIdentity {
 impl AuthServer {
     /// The policy view of a user: roles resolved from the store now (not
     /// from any certificate), so role changes apply at once.
+    /// An expired user has no roles (so nothing is allowed) and expired
+    /// roles grant nothing.
     pub(crate) async fn identity_of(&self, user: &User) -> Result<Identity, AuthError> {
+        let now = self.clock().now();
+        let live = |e: Option<time::OffsetDateTime>| e.is_none_or(|e| e > now);
+        let roles = if live(user.metadata.expires) {
+            self.repo()
+                .roles_of(user)
+                .await?
+                .into_iter()
+                .filter(|r| live(r.metadata.expires))
+                .collect()
+        } else {
+            Vec::new()
+        };
         Ok(Identity {
             user: user.metadata.name.clone(),
-            roles: self.repo().roles_of(user).await?,
+            roles,
             traits: user.spec.traits.clone(),
         })
     }

@@ -440,3 +440,55 @@ async fn admin_sign_issues_for_others_with_the_actor_recorded() {
 fn whole(t: time::OffsetDateTime) -> time::OffsetDateTime {
     t.replace_nanosecond(0).unwrap()
 }
+
+#[tokio::test]
+async fn expired_roles_and_users_grant_nothing() {
+    let c = cluster().await;
+    let socket = admin_socket();
+    let expires = (c.now() + Duration::from_secs(600))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let mut temp = role_json("temp-access", &["tina"], json!({}));
+    temp["metadata"]["expires"] = json!(expires);
+    c.auth.put(&socket, temp, false).await.unwrap();
+    c.invite("tina", &["temp-access"], &["tina"]).await;
+    let certs = c.issue("tina", Some(HOUR)).await.unwrap();
+    assert!(
+        certs.principals.iter().any(|p| p == "tina"),
+        "{:?}",
+        certs.principals
+    );
+    // Ten minutes later the role has expired: with no live role there is
+    // no certificate at all.
+    c.clock.advance(Duration::from_secs(601));
+    assert!(matches!(
+        c.issue("tina", Some(HOUR)).await,
+        Err(keygate_auth_service::AuthError::AccessDenied(_))
+    ));
+
+    // An expired user gets no logins at all, even with live roles.
+    let user_expires = (c.now() + Duration::from_secs(60))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    c.invite("ulla", &["access"], &["ulla"]).await;
+    let mut u = c
+        .auth
+        .read(&socket, keygate_types::Kind::User, "ulla")
+        .await
+        .unwrap();
+    u["metadata"]["expires"] = json!(user_expires);
+    c.auth.put(&socket, u, true).await.unwrap();
+    assert!(
+        c.issue("ulla", Some(HOUR))
+            .await
+            .unwrap()
+            .principals
+            .iter()
+            .any(|p| p == "ulla")
+    );
+    c.clock.advance(Duration::from_secs(61));
+    assert!(matches!(
+        c.issue("ulla", Some(HOUR)).await,
+        Err(keygate_auth_service::AuthError::AccessDenied(_))
+    ));
+}

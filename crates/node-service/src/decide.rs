@@ -78,10 +78,13 @@ pub fn decide(
     login: &str,
     now: OffsetDateTime,
 ) -> Result<Grant, Denial> {
+    // Roles that no longer exist or have expired grant nothing.
     let roles = cert
         .roles
         .iter()
-        .filter_map(|n| snap.roles.get(n).cloned())
+        .filter_map(|n| snap.roles.get(n))
+        .filter(|r| r.metadata.expires.is_none_or(|e| e > now))
+        .cloned()
         .collect::<Vec<_>>();
     let identity = Identity {
         user: cert.user.clone(),

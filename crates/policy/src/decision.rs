@@ -243,7 +243,9 @@ pub(crate) fn allows(
     match (target, action) {
         (Target::Node { labels, .. }, Action::Login(login)) => {
             let logins = expanded_logins(id, c);
-            let login_ok = logins.contains(login);
+            // `*` and names no OS account can have are never a login,
+            // whatever a role lists (certificates never carry them either).
+            let login_ok = logins.contains(login) && login.parse::<keygate_types::Login>().is_ok();
             (login_ok && label_selector_matches(&c.node_labels, labels, &id.traits))
                 .then(|| "allow.logins+allow.node_labels".to_owned())
         }

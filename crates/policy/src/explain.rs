@@ -224,7 +224,12 @@ fn check_of(
     match (target, action) {
         (Target::Node { labels, .. }, Action::Login(login)) => {
             let logins = expanded_logins(id, c);
-            let login_matched = logins.contains(login) || (deny && logins.contains("*"));
+            // Same rule as `allows`: only a real login name can be allowed.
+            let login_matched = if deny {
+                logins.contains(login) || logins.contains("*")
+            } else {
+                logins.contains(login) && login.parse::<keygate_types::Login>().is_ok()
+            };
             Check::NodeLogin {
                 login: login.to_owned(),
                 logins: logins.into_iter().collect(),
