@@ -8,10 +8,14 @@
 //! certificate, authenticated renewal through the proxy against a no-op
 //! endpoint on the same server, and the cost of an argon2 password check.
 //! The `b4` binary prints the table recorded in `BENCHMARKS.md`.
+//! Also owns B1/B3/B8 (server access, module `access`): throughput,
+//! session latency and memory of the node agent against OpenSSH `sshd`,
+//! through the real binaries; the `ssh` binary prints that table.
 //! Does not own: any production code path (it only calls public APIs), CI
 //! gating on goals (a missed goal is reported, never an error).
 #![forbid(unsafe_code)]
 
+mod access;
 mod api;
 mod cpu;
 mod error;
@@ -22,6 +26,10 @@ mod report;
 mod run;
 mod sshkeygen;
 
+pub use access::{
+    AccessPlan, AccessReport, Latency, Memory, Peers, Route, SessionMemory, Throughput, percentile,
+    run_access,
+};
 pub use api::{ApiBench, ApiRates, totp_secret_from_uri};
 pub use cpu::{CpuRates, SignBench};
 pub use error::BenchError;

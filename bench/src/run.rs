@@ -118,7 +118,7 @@ pub fn run_b4(plan: &Plan, progress: &mut dyn FnMut(&str)) -> Result<Report, Ben
 }
 
 /// The 1-minute load average (Linux), to show how busy the machine was.
-fn load_average() -> Option<f64> {
+pub(crate) fn load_average() -> Option<f64> {
     std::fs::read_to_string("/proc/loadavg")
         .ok()?
         .split_whitespace()

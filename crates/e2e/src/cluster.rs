@@ -398,6 +398,50 @@ impl Cluster {
         Ok(path)
     }
 
+    /// Plain OpenSSH `ssh LOGIN@NODE CMD` through `kg proxy ssh`, trusting
+    /// the cluster's host CA, authenticating with exactly `key` and `cert`
+    /// (no config file, no agent, no prompts).
+    pub fn openssh_with(
+        &self,
+        key: &Path,
+        cert: &Path,
+        login: &str,
+        node: &str,
+        cmd: &str,
+    ) -> Output {
+        let proxy = &self.daemon.banner.proxy;
+        let opts = [
+            "BatchMode=yes".to_owned(),
+            format!(
+                "ProxyCommand={} proxy ssh --proxy {proxy} %r@%h:%p",
+                shell_quote(&bin("kg").to_string_lossy())
+            ),
+            format!(
+                "UserKnownHostsFile={}",
+                self.home.join(proxy).join("known_hosts").display()
+            ),
+            "GlobalKnownHostsFile=/dev/null".to_owned(),
+            "StrictHostKeyChecking=yes".to_owned(),
+            "IdentitiesOnly=yes".to_owned(),
+            format!("IdentityFile={}", key.display()),
+            format!("CertificateFile={}", cert.display()),
+        ];
+        let mut ssh = Command::new(keygate_testkit::SSH);
+        ssh.env("KEYGATE_HOME", &self.home)
+            .env_remove("SSH_AUTH_SOCK")
+            .args(["-F", "/dev/null"]);
+        for o in &opts {
+            ssh.arg("-o").arg(o);
+        }
+        run(ssh.args(["-l", login, node, cmd]), "")
+    }
+
+    /// The profile's private key and SSH certificate (what `kg ssh` uses).
+    pub fn profile_key(&self) -> (PathBuf, PathBuf) {
+        let keys = self.home.join(&self.daemon.banner.proxy).join("keys");
+        (keys.join("admin"), keys.join("admin-cert.pub"))
+    }
+
     /// A shell command line running `kg ARGS` with this profile (for tmux).
     pub fn kg_shell(&self, args: &[&str]) -> String {
         let args: Vec<String> = args.iter().map(|a| shell_quote(a)).collect();

@@ -13,10 +13,12 @@
 #![allow(clippy::expect_used)]
 
 mod cluster;
+mod procs;
 mod tmux;
 mod wait;
 
 pub use cluster::{Cluster, LOCAL_NODE, NodeAgent, REMOTE_NODE, text};
+pub use procs::{KillOnDrop, processes_of};
 pub use tmux::{Tmux, shell_quote};
 pub use wait::{Stopwatch, wait_until};
 

@@ -17,10 +17,12 @@
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use keygate_e2e::{Cluster, Stopwatch, Tmux, bin, shell_quote, text, wait_until};
+use keygate_e2e::{
+    Cluster, KillOnDrop, Stopwatch, Tmux, processes_of, shell_quote, text, wait_until,
+};
 use sha2::{Digest, Sha256};
 
 /// How often polling loops look again.
@@ -65,58 +67,14 @@ fn sha256(path: &Path) -> String {
         .collect()
 }
 
-/// Pids of `login`'s processes whose command line matches `pattern`
-/// (`pgrep -f`; a read-only look at the process table).
-fn processes(login: &str, pattern: &str) -> Vec<String> {
-    let o = Command::new("pgrep")
-        .args(["-u", login, "-f", pattern])
-        .output()
-        .expect("pgrep (procps) is installed");
-    stdout(&o).lines().map(str::to_owned).collect()
+/// Whether `login` runs a process matching `pattern`.
+fn runs(login: &str, pattern: &str) -> bool {
+    !processes_of(login, pattern).unwrap().is_empty()
 }
 
 /// A bash prompt (`user@host:~$`) is on screen: the remote shell is ready.
 fn prompt_shown(screen: &str) -> bool {
     screen.lines().any(|l| l.trim_end().ends_with('$'))
-}
-
-/// A child process killed on drop, so a failing test leaves none behind.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Plain OpenSSH through `kg proxy ssh` with an explicit key and
-/// certificate, and nothing from any config file or agent.
-fn raw_ssh(c: &Cluster, key: &Path, cert: &Path, login: &str, node: &str, cmd: &str) -> Output {
-    let profile = c.home.join(&c.daemon.banner.proxy);
-    let mut ssh = Command::new(keygate_testkit::SSH);
-    ssh.env("KEYGATE_HOME", &c.home)
-        .env_remove("SSH_AUTH_SOCK")
-        .stdin(Stdio::null())
-        .args(["-F", "/dev/null", "-o", "BatchMode=yes", "-o"])
-        .arg(format!(
-            "ProxyCommand={} proxy ssh --proxy {} %r@%h:%p",
-            shell_quote(&bin("kg").to_string_lossy()),
-            c.daemon.banner.proxy
-        ))
-        .arg("-o")
-        .arg(format!(
-            "UserKnownHostsFile={}",
-            profile.join("known_hosts").display()
-        ))
-        .args(["-o", "GlobalKnownHostsFile=/dev/null"])
-        .args(["-o", "StrictHostKeyChecking=yes"])
-        .args(["-o", "IdentitiesOnly=yes", "-o"])
-        .arg(format!("IdentityFile={}", key.display()))
-        .arg("-o")
-        .arg(format!("CertificateFile={}", cert.display()))
-        .args(["-l", login, node, cmd]);
-    ssh.output().unwrap()
 }
 
 #[test]
@@ -151,17 +109,17 @@ fn interactive_pty_in_tmux() {
     t.wait_for("the remote prompt", SCREEN, prompt_shown)
         .unwrap();
 
-    // Type, see output: the login, a real PTY, the terminal's size.
+    // Type, see output: the login, a real PTY, the terminal's size. One
+    // command at a time: typed-ahead keys echo into the previous output.
     t.type_line("id -un").unwrap();
+    t.wait_for_line(&login, SCREEN).unwrap();
     t.type_line("tty").unwrap();
-    t.type_line("stty size").unwrap();
-    t.wait_for("login, tty and size", SCREEN, |s| {
-        let lines: Vec<&str> = s.lines().map(str::trim).collect();
-        lines.contains(&login.as_str())
-            && lines.iter().any(|l| l.starts_with("/dev/pts/"))
-            && lines.contains(&"40 120")
+    t.wait_for("a /dev/pts/N line", SCREEN, |s| {
+        s.lines().any(|l| l.trim().starts_with("/dev/pts/"))
     })
     .unwrap();
+    t.type_line("stty size").unwrap();
+    t.wait_for_line("40 120", SCREEN).unwrap();
 
     // Resize: the window change reaches the remote PTY. It travels
     // asynchronously (SIGWINCH → ssh → node), so ask until it shows.
@@ -174,21 +132,21 @@ fn interactive_pty_in_tmux() {
 
     // Ctrl-C interrupts the remote foreground program, not the session.
     t.type_line("sleep 100").unwrap();
-    let started = wait_until(SCREEN, POLL, || {
-        (!processes(&login, "^sleep 100").is_empty()).then_some(())
-    });
+    let started = wait_until(SCREEN, POLL, || runs(&login, "^sleep 100").then_some(()));
     assert!(
         started.is_some(),
         "sleep never started: {}",
         t.screen().unwrap()
     );
     t.send_keys(&["C-c"]).unwrap();
+    let interrupted = wait_until(SCREEN, POLL, || (!runs(&login, "^sleep 100")).then_some(()));
+    assert!(
+        interrupted.is_some(),
+        "Ctrl-C must end the remote sleep: {}",
+        t.screen().unwrap()
+    );
     t.type_line("echo alive").unwrap();
     t.wait_for_line("alive", SCREEN).unwrap();
-    assert!(
-        processes(&login, "^sleep 100").is_empty(),
-        "Ctrl-C must end the remote sleep"
-    );
 
     // The exit status of the shell is kg's.
     t.type_line("exit 7").unwrap();
@@ -375,15 +333,8 @@ fn foreign_ca_certificate_refused() {
     ]);
 
     // The harness works with the cluster's own certificate…
-    let keys = c.home.join(&c.daemon.banner.proxy).join("keys");
-    let o = raw_ssh(
-        &c,
-        &keys.join("admin"),
-        &keys.join("admin-cert.pub"),
-        &login,
-        "n1",
-        "id -un",
-    );
+    let (key, cert) = c.profile_key();
+    let o = c.openssh_with(&key, &cert, &login, "n1", "id -un");
     assert_eq!(
         (o.status.code(), stdout(&o)),
         (Some(0), login.clone()),
@@ -391,14 +342,8 @@ fn foreign_ca_certificate_refused() {
         text(&o)
     );
     // …and a same-shaped certificate from another CA is refused.
-    let o = raw_ssh(
-        &c,
-        &dir.join("user"),
-        &dir.join("user-cert.pub"),
-        &login,
-        "n1",
-        "id -un",
-    );
+    let (key, cert) = (dir.join("user"), dir.join("user-cert.pub"));
+    let o = c.openssh_with(&key, &cert, &login, "n1", "id -un");
     assert_eq!(o.status.code(), Some(255), "{}", text(&o));
     assert!(stderr(&o).contains("Permission denied"), "{}", text(&o));
     assert!(stdout(&o).is_empty(), "{}", text(&o));
@@ -434,9 +379,7 @@ fn lock_kills_live_sessions_and_blocks_login() {
             .spawn()
             .unwrap(),
     );
-    let running = wait_until(SCREEN, POLL, || {
-        (!processes(&login, "sleep 61").is_empty()).then_some(())
-    });
+    let running = wait_until(SCREEN, POLL, || runs(&login, "sleep 61").then_some(()));
     assert!(running.is_some(), "the background session never started");
 
     let o = c
@@ -556,9 +499,10 @@ fn nodes_reconnect_after_proxy_restart() {
     eprintln!("n2 reachable again {:?} after the restart", watch.elapsed());
     assert!(
         back.is_some(),
-        "n2 did not reconnect within 20 s: {}\nnode log:\n{}",
+        "n2 did not reconnect within 20 s: {}\nnode log:\n{}\ndaemon log:\n{}",
         text(&c.ssh(&[&target, "true"])),
-        std::fs::read_to_string(&c.remote.log).unwrap_or_default()
+        std::fs::read_to_string(&c.remote.log).unwrap_or_default(),
+        std::fs::read_to_string(&c.daemon.log).unwrap_or_default()
     );
     assert!(
         c.remote.child.try_wait().unwrap().is_none(),
