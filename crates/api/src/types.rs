@@ -484,3 +484,41 @@ pub struct WhatCanEntry {
     /// The logins the user may use there.
     pub logins: Vec<String>,
 }
+
+/// `POST /v1/resources/apply`: plan or apply a set of resources atomically.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApplyRequest {
+    /// The desired resources.
+    pub resources: Vec<serde_json::Value>,
+    /// Delete resources of the same kinds that are not in the set
+    /// (built-in roles are never pruned).
+    #[serde(default)]
+    pub prune: bool,
+    /// Only compute the plan.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// One planned change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedChange {
+    /// Resource kind.
+    pub kind: String,
+    /// Resource name.
+    pub name: String,
+    /// `create`, `update` or `delete`.
+    pub action: String,
+    /// Dotted paths of the fields that change (updates).
+    #[serde(default)]
+    pub fields: Vec<String>,
+}
+
+/// Answer to plan/apply.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApplyResponse {
+    /// Whether the changes were written.
+    pub applied: bool,
+    /// What changes (or would change).
+    pub changes: Vec<PlannedChange>,
+}

@@ -211,7 +211,12 @@ impl AuthServer {
             .map(|e| e.metadata().revision.unwrap_or(0))
             .or(Some(0));
         self.repo().put_resource(&r, expect).await?;
-        self.audit_change(caller, kind, r.name(), verb).await
+        let changed = crate::apply::changed_fields(
+            existing.as_ref().and_then(|e| e.to_json().ok()).as_ref(),
+            r.to_json().ok().as_ref(),
+        );
+        self.audit_change(caller, kind, r.name(), verb, &changed)
+            .await
     }
 
     /// `DELETE /v1/resources/{kind}/{name}`.
@@ -226,7 +231,7 @@ impl AuthServer {
             self.repo().backend.delete(&failures_key(name)).await?;
             self.revoke_signup_tokens(name).await?;
         }
-        self.audit_change(caller, kind, name, "delete").await
+        self.audit_change(caller, kind, name, "delete", &[]).await
     }
 
     /// Deletes every sign-up token issued for `user`: after a reset or a
@@ -243,12 +248,14 @@ impl AuthServer {
         Ok(())
     }
 
-    async fn audit_change(
+    /// Audits an admin change with the actor and the changed field paths.
+    pub(crate) async fn audit_change(
         &self,
         caller: &Caller,
         kind: Kind,
         name: &str,
         verb: &str,
+        changed: &[String],
     ) -> Result<(), AuthError> {
         let ty = match (kind, verb) {
             (Kind::User, "create") => EventType::UserCreate,
@@ -269,7 +276,8 @@ impl AuthServer {
             .success(true)
             .field("kind", kind.as_str())
             .field("name", name)
-            .field("verb", verb);
+            .field("verb", verb)
+            .field("changed_fields", serde_json::json!(changed));
         let ev = if kind == Kind::User {
             ev.user(name)
         } else {
@@ -311,7 +319,7 @@ impl AuthServer {
         // Refuse an unusable lifetime before anything is created.
         self.expiry(ttl)?;
         self.repo().put_resource(&any, Some(0)).await?;
-        self.audit_change(caller, Kind::User, &req.name, "create")
+        self.audit_change(caller, Kind::User, &req.name, "create", &[])
             .await?;
         self.create_signup_token(&req.name, ttl).await
     }

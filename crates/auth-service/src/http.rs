@@ -63,6 +63,7 @@ fn routes() -> Router<AuthServer> {
         .route("/v1/access/what-can", get(access_what_can))
         .route("/v1/audit/events", get(audit_search))
         .route("/v1/audit/verify", post(audit_verify))
+        .route("/v1/resources/apply", post(apply))
         .route("/v1/resources", post(put_resource))
         .route("/v1/resources/{kind}", get(list))
         .route("/v1/resources/{kind}/{name}", get(read).delete(remove))
@@ -416,4 +417,15 @@ async fn audit_verify(
 ) -> Res<crate::VerifyReport> {
     let c = resolve(&s, (conn, unix, headers))?;
     Ok(Json(s.audit_verify(&c).await?))
+}
+
+async fn apply(
+    State(s): State<AuthServer>,
+    conn: Option<Extension<ConnInfo>>,
+    unix: Option<Extension<UnixPeer>>,
+    headers: HeaderMap,
+    Json(req): Json<keygate_api::ApplyRequest>,
+) -> Res<keygate_api::ApplyResponse> {
+    let c = resolve(&s, (conn, unix, headers))?;
+    Ok(Json(s.apply(&c, req).await?))
 }

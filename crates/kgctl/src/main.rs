@@ -2,6 +2,7 @@
 //! the modules.
 
 mod access;
+mod apply;
 mod audit;
 mod auth;
 mod connect;
@@ -69,6 +70,26 @@ enum Cmd {
     /// Certificate authorities and identities.
     #[command(subcommand)]
     Auth(auth::AuthCmd),
+    /// Show what applying a directory (or file) of resources would change; exit 0 none, 1 pending, 2 error.
+    #[command(after_help = "Example:\n  kgctl plan -f ./keygate-resources/")]
+    Plan {
+        /// Directory of .yaml/.yml/.json files, or one file.
+        #[arg(short = 'f', long = "file")]
+        file: PathBuf,
+        /// Also plan deleting resources of the same kinds that are not in the files.
+        #[arg(long)]
+        prune: bool,
+    },
+    /// Apply a directory (or file) of resources atomically: all or nothing.
+    #[command(after_help = "Example:\n  kgctl apply -f ./keygate-resources/ --prune")]
+    Apply {
+        /// Directory of .yaml/.yml/.json files, or one file.
+        #[arg(short = 'f', long = "file")]
+        file: PathBuf,
+        /// Delete resources of the same kinds that are not in the files (built-in roles are kept).
+        #[arg(long)]
+        prune: bool,
+    },
     /// Search the audit log or verify its hash chain.
     #[command(subcommand)]
     Audit(audit::AuditCmd),
@@ -171,6 +192,12 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Cmd::Create { file, force } => resources::create(&client, file, *force).await,
         Cmd::Rm { target } => resources::rm(&client, target).await,
         Cmd::Auth(c) => auth::run(&client, &cli, c).await,
+        Cmd::Plan { file, prune } => {
+            apply::run(&client, file, *prune, true, data_format(&cli)?).await
+        }
+        Cmd::Apply { file, prune } => {
+            apply::run(&client, file, *prune, false, data_format(&cli)?).await
+        }
         Cmd::Audit(c) => audit::run(&client, c, data_format(&cli)?).await,
         Cmd::Tokens(c) => tokens::tokens(&client, c, data_format(&cli)?).await,
         Cmd::Lock(a) => tokens::lock(&client, a, data_format(&cli)?).await,
