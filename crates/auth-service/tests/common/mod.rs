@@ -3,7 +3,7 @@
 //! log in a temporary directory and a test clock that only moves when a
 //! test moves it.
 // Each test binary uses a different subset of these helpers.
-#![allow(dead_code)]
+#![allow(dead_code, unused_macros)]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
