@@ -8,6 +8,29 @@ use crate::traits::expand_template;
 /// memory (the `regex` crate guarantees linear-time matching).
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
+/// Most compiled patterns remembered (roles hold few distinct ones).
+const REGEX_CACHE_SIZE: usize = 1024;
+
+/// Compiles a pattern once: decisions run for every node and role, and
+/// compiling dominates matching. Invalid patterns are remembered as such
+/// (they never match). Pure memoisation: no I/O, no time.
+fn compiled(pattern: &str) -> Option<regex::Regex> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock, PoisonError};
+    static CACHE: OnceLock<Mutex<HashMap<String, Option<regex::Regex>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Some(hit) = cache.lock().unwrap_or_else(PoisonError::into_inner).get(pattern) {
+        return hit.clone();
+    }
+    let re = regex::RegexBuilder::new(pattern).size_limit(REGEX_SIZE_LIMIT).build().ok();
+    let mut map = cache.lock().unwrap_or_else(PoisonError::into_inner);
+    if map.len() >= REGEX_CACHE_SIZE {
+        map.clear();
+    }
+    map.insert(pattern.to_owned(), re.clone());
+    re
+}
+
 /// Does one label value match one pattern? `*` matches anything, `^…$` is a
 /// regular expression, other values are globs where `*` matches any run.
 pub fn value_matches(pattern: &str, value: &str) -> bool {
@@ -15,11 +38,7 @@ pub fn value_matches(pattern: &str, value: &str) -> bool {
         return true;
     }
     if pattern.starts_with('^') && pattern.ends_with('$') {
-        return regex::RegexBuilder::new(pattern)
-            .size_limit(REGEX_SIZE_LIMIT)
-            .build()
-            .map(|re| re.is_match(value))
-            .unwrap_or(false);
+        return compiled(pattern).is_some_and(|re| re.is_match(value));
     }
     if pattern.contains('*') {
         return glob_matches(pattern, value);
