@@ -141,7 +141,7 @@ async fn prune_deletes_only_what_is_missing_and_keeps_builtins() {
         [("b", "delete")]
     );
     assert!(c.auth.read(&s, Kind::Role, "b").await.is_err());
-    for builtin in ["admin", "access", "auditor"] {
+    for builtin in ["admin", "access", "auditor", "editor"] {
         assert!(
             c.auth.read(&s, Kind::Role, builtin).await.is_ok(),
             "{builtin} must survive prune"

@@ -279,7 +279,7 @@ fn rule(resources: &[&str], verbs: &[&str]) -> Rule {
 
 /// The roles every cluster has: `admin` (every admin verb; logins from
 /// traits), `access` (logins from traits on all nodes), `auditor` (read the
-/// audit log and recordings).
+/// audit log and recordings), `editor` (manage resources, no logins).
 pub fn builtin_roles() -> Vec<Role> {
     let traits_logins = vec!["{{internal.logins}}".to_owned()];
     let mut admin = Resource::new(
@@ -324,5 +324,20 @@ pub fn builtin_roles() -> Vec<Role> {
         },
     );
     auditor.metadata.description = Some("Read the audit log and session recordings.".into());
-    vec![admin, access, auditor]
+    let mut editor = Resource::new(
+        Kind::Role,
+        "editor",
+        RoleSpec {
+            allow: RoleConditions {
+                rules: vec![rule(
+                    &["user", "role", "lock", "token", "node", "auth_preference", "access", "certificate"],
+                    &["*"],
+                )],
+                ..RoleConditions::default()
+            },
+            ..RoleSpec::default()
+        },
+    );
+    editor.metadata.description = Some("Manage users, roles, locks, tokens and nodes; no logins, no audit log.".into());
+    vec![admin, access, auditor, editor]
 }
