@@ -139,19 +139,33 @@ impl IdentityStore {
 }
 
 impl LoadedIdentity {
-    /// TLS client settings: trust the host CA, present the node certificate.
-    pub fn tls_client(&self) -> Result<keygate_tls::rustls::ClientConfig, NodeError> {
-        let ca = CertificateDer::from_pem_slice(self.identity.host_ca_pem.as_bytes())
-            .map_err(|e| NodeError::Identity(format!("host CA: {e}")))?;
-        let cert = CertificateDer::from_pem_slice(self.identity.x509_cert_pem.as_bytes())
-            .map_err(|e| NodeError::Identity(format!("node certificate: {e}")))?;
-        let key = PrivateKeyDer::Pkcs8(self.key.pkcs8_der().to_vec().into());
-        keygate_tls::client_config(&[ca], Some((vec![cert], key)))
+    /// The node certificate and key, replaceable when renewed.
+    pub fn rotating_cert(&self) -> Result<keygate_tls::RotatingClientCert, NodeError> {
+        let (chain, key) = self.tls_parts()?;
+        keygate_tls::RotatingClientCert::new(chain, &key)
             .map_err(|e| NodeError::Identity(e.to_string()))
     }
 
-    /// An API client to auth through the proxy, as this node.
-    pub fn api(&self, proxy: &str) -> Result<ApiClient, NodeError> {
-        ApiClient::https(proxy, self.tls_client()?).map_err(NodeError::Api)
+    /// The certificate chain and key for TLS.
+    pub fn tls_parts(
+        &self,
+    ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), NodeError> {
+        let cert = CertificateDer::from_pem_slice(self.identity.x509_cert_pem.as_bytes())
+            .map_err(|e| NodeError::Identity(format!("node certificate: {e}")))?;
+        Ok((
+            vec![cert],
+            PrivateKeyDer::Pkcs8(self.key.pkcs8_der().to_vec().into()),
+        ))
+    }
+
+    /// TLS client settings trusting the host CA and presenting `cert`.
+    pub fn tls_client(
+        &self,
+        cert: &keygate_tls::RotatingClientCert,
+    ) -> Result<keygate_tls::rustls::ClientConfig, NodeError> {
+        let ca = CertificateDer::from_pem_slice(self.identity.host_ca_pem.as_bytes())
+            .map_err(|e| NodeError::Identity(format!("host CA: {e}")))?;
+        cert.client_config(&[ca])
+            .map_err(|e| NodeError::Identity(e.to_string()))
     }
 }

@@ -114,7 +114,9 @@ pub async fn start(cfg: NodeConfig, shutdown: CancellationToken) -> Result<Runni
         .and_then(|l| l.local_addr().ok())
         .map(|a| a.to_string());
     let id = identity(&cfg, direct.clone()).await?;
-    let api = id.api(&cfg.proxy)?;
+    let rotating = id.rotating_cert()?;
+    let tls = id.tls_client(&rotating)?;
+    let api = keygate_api::ApiClient::https(&cfg.proxy, tls.clone()).map_err(NodeError::Api)?;
     let cache = PolicyCache::default();
     if let Err(e) = cache.refresh(&api).await {
         tracing::warn!("no policy snapshot yet ({e}); refusing sessions until one arrives");
@@ -153,6 +155,19 @@ pub async fn start(cfg: NodeConfig, shutdown: CancellationToken) -> Result<Runni
         cfg.cmd_labels.clone(),
         shutdown.clone(),
     );
+    spawn_renewal(
+        api.clone(),
+        IdentityStore::new(&cfg.data_dir),
+        id.key
+            .to_openssh()
+            .map_err(|e| NodeError::Identity(e.to_string()))?
+            .to_string(),
+        id.identity.valid_before,
+        rotating,
+        ssh.clone(),
+        cfg.clock.clone(),
+        shutdown.clone(),
+    );
     spawn_lock_enforcer(
         ssh.clone(),
         cache.clone(),
@@ -176,13 +191,8 @@ pub async fn start(cfg: NodeConfig, shutdown: CancellationToken) -> Result<Runni
         .rsplit_once(':')
         .map_or(cfg.proxy.as_str(), |(h, _)| h)
         .to_owned();
-    let tunnel = TunnelClient::new(
-        tunnel_addr,
-        server_name,
-        Arc::new(id.tls_client()?),
-        Backoff::default(),
-    )
-    .with_clock(cfg.clock.clone());
+    let tunnel = TunnelClient::new(tunnel_addr, server_name, Arc::new(tls), Backoff::default())
+        .with_clock(cfg.clock.clone());
     let proxy_addr: SocketAddr = tokio::net::lookup_host(&cfg.proxy)
         .await
         .ok()
@@ -331,4 +341,69 @@ async fn read_preamble<S: tokio::io::AsyncRead + Unpin>(s: &mut S) -> Option<Soc
         .trim()
         .parse()
         .ok()
+}
+
+/// Renew node certificates once less than this much validity is left.
+const RENEW_BEFORE: Duration = Duration::from_secs(10 * 24 * 3600);
+/// How often the renewal check runs.
+const RENEW_CHECK_EVERY: Duration = Duration::from_secs(3600);
+
+/// Renews the node's certificates before they expire: the new X.509
+/// certificate is used by every new TLS handshake (API and tunnel), the new
+/// host certificate by every new SSH connection; nothing restarts.
+#[allow(clippy::too_many_arguments)] // one call site; a struct would only rename these
+fn spawn_renewal(
+    api: keygate_api::ApiClient,
+    store: IdentityStore,
+    key_openssh: String,
+    mut valid_before: time::OffsetDateTime,
+    rotating: keygate_tls::RotatingClientCert,
+    ssh: SshServer,
+    clock: SharedClock,
+    shutdown: CancellationToken,
+) {
+    tokio::spawn(async move {
+        loop {
+            let left = valid_before - clock.now();
+            if left < time::Duration::try_from(RENEW_BEFORE).unwrap_or(time::Duration::ZERO) {
+                match renew_once(&api, &store, &key_openssh, &rotating, &ssh).await {
+                    Ok(until) => {
+                        tracing::info!("renewed node certificates until {until}");
+                        valid_before = until;
+                    }
+                    Err(e) => tracing::warn!("renewing node certificates failed ({e}); will retry"),
+                }
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(RENEW_CHECK_EVERY) => {}
+            }
+        }
+    });
+}
+
+async fn renew_once(
+    api: &keygate_api::ApiClient,
+    store: &IdentityStore,
+    key_openssh: &str,
+    rotating: &keygate_tls::RotatingClientCert,
+    ssh: &SshServer,
+) -> Result<time::OffsetDateTime, NodeError> {
+    let key = keygate_client::ClientKey::from_openssh(key_openssh)
+        .map_err(|e| NodeError::Identity(e.to_string()))?;
+    let body = serde_json::json!({
+        "ssh_public_key": key.public_openssh().map_err(|e| NodeError::Identity(e.to_string()))?,
+        "tls_spki_b64": crate::spki_b64(&key)?,
+    });
+    let identity: keygate_api::NodeIdentity = api.post("/v1/nodes/renew", &body).await?;
+    store.save(&key, &identity)?;
+    let loaded = LoadedIdentity { key, identity };
+    let (chain, k) = loaded.tls_parts()?;
+    rotating
+        .replace(chain, &k)
+        .map_err(|e| NodeError::Identity(e.to_string()))?;
+    let cert = russh::keys::Certificate::from_openssh(&loaded.identity.host_cert)
+        .map_err(|e| NodeError::Identity(format!("renewed host certificate: {e}")))?;
+    ssh.replace_host_cert(cert);
+    Ok(loaded.identity.valid_before)
 }

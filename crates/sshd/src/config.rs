@@ -25,6 +25,7 @@ const MAX_PACKET_SIZE: u32 = 32 * 1024;
 const INACTIVITY_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 
 /// How a node's SSH server is set up.
+#[derive(Clone)]
 pub struct ServerSettings {
     /// The node's Ed25519 host key.
     pub host_key: PrivateKey,

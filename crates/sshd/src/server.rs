@@ -37,7 +37,10 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// State shared by all connections of one server.
 pub(crate) struct Shared {
     /// russh's configuration.
-    pub config: Arc<russh::server::Config>,
+    pub config: std::sync::RwLock<Arc<russh::server::Config>>,
+    /// What the config was built from (to rebuild it with a renewed host
+    /// certificate).
+    pub settings: std::sync::Mutex<ServerSettings>,
     /// Decides who may log in.
     pub authz: Arc<dyn Authorizer>,
     /// Receives events and output.
@@ -77,6 +80,16 @@ impl std::fmt::Debug for SshServer {
     }
 }
 
+impl Shared {
+    /// The configuration new connections use.
+    fn current_config(&self) -> Arc<russh::server::Config> {
+        self.config
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
 impl SshServer {
     /// A server for `settings`.
     pub fn new(
@@ -85,10 +98,11 @@ impl SshServer {
         events: Arc<dyn SessionEvents>,
         clock: SharedClock,
     ) -> Self {
-        let config = russh_config(&settings);
+        let config = std::sync::RwLock::new(russh_config(&settings));
         Self {
             shared: Arc::new(Shared {
                 config,
+                settings: std::sync::Mutex::new(settings.clone()),
                 authz,
                 events,
                 clock,
@@ -103,6 +117,23 @@ impl SshServer {
                 auth_timeout: settings.auth_timeout,
             }),
         }
+    }
+
+    /// Presents `cert` to new connections from now on (a renewed host
+    /// certificate); live sessions are untouched.
+    pub fn replace_host_cert(&self, cert: russh::keys::Certificate) {
+        let mut settings = self
+            .shared
+            .settings
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        settings.host_cert = Some(cert);
+        let config = russh_config(&settings);
+        *self
+            .shared
+            .config
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = config;
     }
 
     /// The live sessions of this server.
@@ -204,7 +235,7 @@ impl SshServer {
             conn: conn.clone(),
         };
         let started = tokio::select! {
-            r = russh::server::run_stream(shared.config.clone(), guarded, handler) => match r {
+            r = russh::server::run_stream(shared.current_config(), guarded, handler) => match r {
                 Ok(running) => Some(running),
                 Err(e) => {
                     conn.note_transport_error(&e);

@@ -10,10 +10,12 @@
 
 mod config;
 mod pin;
+mod rotating;
 mod serve;
 
 pub use config::{ClientAuth, client_config, install_crypto_provider, server_config};
 pub use pin::{PinCapture, ca_pin_of, pinned_client_config};
+pub use rotating::RotatingClientCert;
 pub use rustls;
 pub use rustls_pki_types::pem::PemObject;
 pub use rustls_pki_types::{CertificateDer, PrivateKeyDer};
