@@ -18,6 +18,7 @@
 mod audit;
 mod authn;
 mod ca;
+mod expr;
 mod input;
 mod invariant;
 mod policy;
@@ -26,6 +27,7 @@ mod types;
 pub use audit::{audit_parse_stored, audit_verify_chain};
 pub use authn::{authn_password, authn_totp};
 pub use ca::{FUZZ_AAD, FUZZ_KEK, ca_kek_open, ca_ssh_cert, ca_ssh_fingerprint, ca_x509_identity};
+pub use expr::types_expr;
 pub use policy::{policy_label_selector, policy_value_matches};
 pub use types::{types_json, types_load, types_names};
 
@@ -38,6 +40,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("types_load", types_load),
     ("types_json", types_json),
     ("types_names", types_names),
+    ("types_expr", types_expr),
     ("audit_parse_stored", audit_parse_stored),
     ("audit_verify_chain", audit_verify_chain),
     ("ca_x509_identity", ca_x509_identity),

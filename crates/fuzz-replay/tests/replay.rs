@@ -77,6 +77,7 @@ replay_tests!(
     types_load,
     types_json,
     types_names,
+    types_expr,
     audit_parse_stored,
     audit_verify_chain,
     ca_x509_identity,

@@ -4,6 +4,7 @@ use std::fmt;
 use keygate_types::{Labels, Lock, LockTarget, Role, RoleConditions};
 use time::OffsetDateTime;
 
+use crate::expression::{evaluate, holds};
 use crate::labels::label_selector_matches;
 use crate::traits::expand_template;
 
@@ -112,6 +113,12 @@ fn deny(role: Option<&str>, rule: &str, reason: String) -> Denial {
 ///
 /// Order: locks, then every role's deny conditions (any match denies), then
 /// allow conditions (one match permits). Nothing is allowed by default.
+///
+/// Node logins: a deny side matches when its logins cover the login, OR its
+/// `node_labels` match, OR its `node_labels_expression` holds. An allow side
+/// matches when its logins cover the login AND the node conditions hold
+/// (see `allow_node_matches`). An expression that does not parse never
+/// allows and always denies.
 pub fn authorize(
     id: &Identity,
     target: Target<'_>,
@@ -211,6 +218,24 @@ pub(crate) fn check_deny(
                     ),
                 ));
             }
+            if let Some(src) = &c.node_labels_expression {
+                let outcome = evaluate(src, id, labels, true);
+                if outcome.value {
+                    let why = if outcome.error.is_some() {
+                        " does not parse, which denies every node"
+                    } else {
+                        " holds"
+                    };
+                    return Err(deny(
+                        name,
+                        "deny.node_labels_expression",
+                        format!(
+                            "node {node:?} is denied by role {:?} (deny.node_labels_expression {src:?}{why})",
+                            role.metadata.name
+                        ),
+                    ));
+                }
+            }
         }
         (Target::Kind(kind), Action::Verb(verb))
             if c.rules.iter().any(|r| rule_matches(r, kind, verb)) =>
@@ -246,8 +271,7 @@ pub(crate) fn allows(
             // `*` and names no OS account can have are never a login,
             // whatever a role lists (certificates never carry them either).
             let login_ok = logins.contains(login) && login.parse::<keygate_types::Login>().is_ok();
-            (login_ok && label_selector_matches(&c.node_labels, labels, &id.traits))
-                .then(|| "allow.logins+allow.node_labels".to_owned())
+            (login_ok && allow_node_matches(id, c, labels)).then(|| allow_node_rule(c).to_owned())
         }
         (Target::Kind(kind), Action::Verb(verb)) => c
             .rules
@@ -261,13 +285,35 @@ pub(crate) fn allows(
     }
 }
 
+/// Does one role's allow side reach this node? `node_labels` (when set)
+/// must match AND `node_labels_expression` (when set) must hold; a role with
+/// only an expression reaches the nodes where it holds, and a role with
+/// neither reaches no node (deny by default).
+pub(crate) fn allow_node_matches(id: &Identity, c: &RoleConditions, labels: &Labels) -> bool {
+    let expr = c.node_labels_expression.as_deref();
+    if c.node_labels.is_empty() && expr.is_none() {
+        return false;
+    }
+    (c.node_labels.is_empty() || label_selector_matches(&c.node_labels, labels, &id.traits))
+        && expr.is_none_or(|src| holds(src, id, labels, false))
+}
+
+/// The rule name a node-login grant carries, naming the node conditions used.
+pub(crate) fn allow_node_rule(c: &RoleConditions) -> &'static str {
+    match (c.node_labels.is_empty(), c.node_labels_expression.is_some()) {
+        (false, true) => "allow.logins+allow.node_labels+allow.node_labels_expression",
+        (true, true) => "allow.logins+allow.node_labels_expression",
+        _ => "allow.logins+allow.node_labels",
+    }
+}
+
 pub(crate) fn no_allow(id: &Identity, target: Target<'_>, action: Action<'_>) -> Denial {
     match (target, action) {
         (Target::Node { name, labels, .. }, Action::Login(login)) => {
             let closest = id
                 .roles
                 .iter()
-                .find(|r| label_selector_matches(&r.spec.allow.node_labels, labels, &id.traits))
+                .find(|r| allow_node_matches(id, &r.spec.allow, labels))
                 .map(|r| {
                     let logins: Vec<String> =
                         expanded_logins(id, &r.spec.allow).into_iter().collect();

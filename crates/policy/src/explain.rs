@@ -19,6 +19,7 @@ use crate::decision::{
     AccessContext, Action, Denial, Identity, Target, allows, check_deny, check_locks,
     expanded_logins, no_allow, rule_matches,
 };
+use crate::expression::evaluate;
 use crate::labels::label_selector_matches;
 use crate::traits::expand_template;
 
@@ -75,7 +76,9 @@ pub struct RoleStep {
     /// Role name.
     pub role: String,
     /// The rule that matched (`deny.logins`, `deny.node_labels`,
-    /// `deny.rules`, `allow.logins+allow.node_labels`, `allow.rules`,
+    /// `deny.node_labels_expression`, `deny.rules`,
+    /// `allow.logins+allow.node_labels` (with `+allow.node_labels_expression`
+    /// when the role has one, or only the expression), `allow.rules`,
     /// `role`); `None` when this side of the role does not match.
     pub matched: Option<String>,
     /// What was compared.
@@ -95,6 +98,8 @@ pub enum Check {
         login_matched: bool,
         /// The role's `node_labels` on this side against the node.
         node_labels: LabelCheck,
+        /// The role's `node_labels_expression` on this side, if it has one.
+        node_labels_expression: Option<ExpressionCheck>,
     },
     /// An admin verb on a resource kind.
     AdminVerb {
@@ -109,6 +114,18 @@ pub enum Check {
     Certificate,
     /// A target/action pair no role condition speaks about.
     NotApplicable,
+}
+
+/// How a `node_labels_expression` fared against a node and the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpressionCheck {
+    /// The expression's text.
+    pub expression: String,
+    /// The value the decision used: what it evaluated to or, when it does
+    /// not parse, `false` on the allow side and `true` on the deny side.
+    pub holds: bool,
+    /// Why it does not parse (None: it parsed).
+    pub error: Option<String>,
 }
 
 /// How a label selector fared against a node's labels.
@@ -235,6 +252,14 @@ fn check_of(
                 logins: logins.into_iter().collect(),
                 login_matched,
                 node_labels: label_check(&c.node_labels, labels, &id.traits),
+                node_labels_expression: c.node_labels_expression.as_ref().map(|src| {
+                    let outcome = evaluate(src, id, labels, deny);
+                    ExpressionCheck {
+                        expression: src.clone(),
+                        holds: outcome.value,
+                        error: outcome.error,
+                    }
+                }),
             }
         }
         (Target::Kind(kind), Action::Verb(verb)) => Check::AdminVerb {
@@ -309,6 +334,19 @@ impl fmt::Display for LabelCheck {
     }
 }
 
+impl fmt::Display for ExpressionCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.error {
+            Some(e) => write!(
+                f,
+                "{:?} does not parse ({e}), counted as {}",
+                self.expression, self.holds
+            ),
+            None => write!(f, "{:?} is {}", self.expression, self.holds),
+        }
+    }
+}
+
 impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -332,6 +370,7 @@ fn role_line(f: &mut fmt::Formatter<'_>, side: &str, s: &RoleStep) -> fmt::Resul
         Check::NodeLogin {
             logins,
             node_labels: LabelCheck::Empty,
+            node_labels_expression: None,
             ..
         } if logins.is_empty() => f.write_str("no logins or node_labels set")?,
         Check::NodeLogin {
@@ -339,6 +378,7 @@ fn role_line(f: &mut fmt::Formatter<'_>, side: &str, s: &RoleStep) -> fmt::Resul
             logins,
             login_matched,
             node_labels,
+            node_labels_expression,
         } => {
             let has = if *login_matched { "covers" } else { "lacks" };
             write!(
@@ -346,6 +386,9 @@ fn role_line(f: &mut fmt::Formatter<'_>, side: &str, s: &RoleStep) -> fmt::Resul
                 "logins {} {has} {login:?}; node_labels {node_labels}",
                 list(logins)
             )?;
+            if let Some(e) = node_labels_expression {
+                write!(f, "; node_labels_expression {e}")?;
+            }
         }
         Check::AdminVerb {
             kind,

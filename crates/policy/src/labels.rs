@@ -19,10 +19,17 @@ fn compiled(pattern: &str) -> Option<regex::Regex> {
     use std::sync::{Mutex, OnceLock, PoisonError};
     static CACHE: OnceLock<Mutex<HashMap<String, Option<regex::Regex>>>> = OnceLock::new();
     let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
-    if let Some(hit) = cache.lock().unwrap_or_else(PoisonError::into_inner).get(pattern) {
+    if let Some(hit) = cache
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(pattern)
+    {
         return hit.clone();
     }
-    let re = regex::RegexBuilder::new(pattern).size_limit(REGEX_SIZE_LIMIT).build().ok();
+    let re = regex::RegexBuilder::new(pattern)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .build()
+        .ok();
     let mut map = cache.lock().unwrap_or_else(PoisonError::into_inner);
     if map.len() >= REGEX_CACHE_SIZE {
         map.clear();

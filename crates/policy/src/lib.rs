@@ -3,7 +3,8 @@
 //! Owns: [`authorize`] — a pure decision over an identity, a resource, an
 //! action and a context, returning a [`Permit`] (which privileged code must
 //! hold) or a [`Denial`] that names the deciding role and rule; label and
-//! trait matching; combining role options (strictest wins) and computing the
+//! trait matching; label expressions (`node_labels_expression`, parsed once
+//! and cached); combining role options (strictest wins) and computing the
 //! logins a certificate may carry; [`explain`], the same decision with the
 //! trace of every check behind it.
 //! Does not own: loading roles or locks (callers pass immutable snapshots),
@@ -12,6 +13,7 @@
 
 mod decision;
 mod explain;
+mod expression;
 mod labels;
 mod options;
 mod traits;
@@ -20,7 +22,8 @@ pub use decision::{
     AccessContext, Action, Denial, Identity, Permit, Target, allowed_logins, authorize,
 };
 pub use explain::{
-    Check, Explanation, Grant, LabelCheck, LockStep, RoleStep, Step, explain, label_check,
+    Check, Explanation, ExpressionCheck, Grant, LabelCheck, LockStep, RoleStep, Step, explain,
+    label_check,
 };
 pub use labels::{label_selector_matches, value_matches};
 pub use options::{EffectiveOptions, combine_options};

@@ -85,6 +85,30 @@ kind: role
 version: v1
 metadata: {name: empty}
 spec: {}
+---
+kind: role
+version: v1
+metadata: {name: expr-team}
+spec:
+  allow:
+    logins: [deploy, '{{internal.logins}}']
+    node_labels_expression: 'labels["env"] == "prod" && contains(user.traits["teams"], labels["team"])'
+---
+kind: role
+version: v1
+metadata: {name: expr-both}
+spec:
+  allow:
+    logins: [ubuntu, readonly]
+    node_labels: {env: [dev, staging, prod]}
+    node_labels_expression: '!(labels["workload"] == "database") || user.name == "carol"'
+---
+kind: role
+version: v1
+metadata: {name: expr-deny}
+spec:
+  deny:
+    node_labels_expression: 'startsWith(labels["host"], "web-") && user.name == "bob"'
 "#;
 
 const LOCKS: &str = r#"
@@ -261,23 +285,38 @@ fn assert_agrees(
                 Check::NodeLogin {
                     login_matched,
                     node_labels,
+                    node_labels_expression,
                     ..
                 },
                 Step::Deny(_),
-            ) => match (*login_matched, node_labels.matched()) {
-                (true, _) => Some("deny.logins"),
-                (false, true) => Some("deny.node_labels"),
-                _ => None,
-            },
+            ) => {
+                let expr = node_labels_expression.as_ref().is_some_and(|e| e.holds);
+                match (*login_matched, node_labels.matched(), expr) {
+                    (true, _, _) => Some("deny.logins"),
+                    (false, true, _) => Some("deny.node_labels"),
+                    (false, false, true) => Some("deny.node_labels_expression"),
+                    _ => None,
+                }
+            }
             (
                 Check::NodeLogin {
                     login_matched,
                     node_labels,
+                    node_labels_expression,
                     ..
                 },
                 _,
-            ) => (*login_matched && node_labels.matched())
-                .then_some("allow.logins+allow.node_labels"),
+            ) => {
+                let empty = *node_labels == LabelCheck::Empty;
+                match node_labels_expression {
+                    None => (*login_matched && node_labels.matched())
+                        .then_some("allow.logins+allow.node_labels"),
+                    Some(e) if empty => (*login_matched && e.holds)
+                        .then_some("allow.logins+allow.node_labels_expression"),
+                    Some(e) => (*login_matched && node_labels.matched() && e.holds)
+                        .then_some("allow.logins+allow.node_labels+allow.node_labels_expression"),
+                }
+            }
             (Check::AdminVerb { rule_matched, .. }, Step::Deny(_)) => {
                 rule_matched.then_some("deny.rules")
             }
@@ -335,6 +374,7 @@ fn allowed_names_role_rule_and_expanded_logins() {
             logins: vec!["alice".into(), "ubuntu".into()],
             login_matched: true,
             node_labels: LabelCheck::Matched,
+            node_labels_expression: None,
         }
     );
     assert_eq!(
@@ -355,6 +395,7 @@ fn allowed_names_role_rule_and_expanded_logins() {
                 patterns: vec!["database".into()],
                 actual: None
             },
+            node_labels_expression: None,
         }
     );
 }
@@ -385,6 +426,7 @@ fn no_allow_names_the_failing_key_and_the_closest_role() {
                 patterns: vec!["dev".into(), "staging".into()],
                 actual: Some("prod".into())
             },
+            node_labels_expression: None,
         }
     );
     let prod = allow_step(&e, "prod-ro");
@@ -400,6 +442,7 @@ fn no_allow_names_the_failing_key_and_the_closest_role() {
                 patterns: vec!["payments".into()],
                 actual: Some("search".into())
             },
+            node_labels_expression: None,
         }
     );
     assert_eq!(
@@ -623,6 +666,8 @@ fn explain_always_agrees_with_authorize() {
     let verbs = ["list", "read", "delete", "create"];
     let mut g = Gen(0x9E37_79B9_7F4A_7C15);
     let (mut allowed, mut denied_by_role, mut locked, mut no_match) = (0, 0, 0, 0);
+    // (allowed, denied) by a label expression.
+    let mut by_expression = (0, 0);
     for _ in 0..20_000 {
         let user = *g.pick(&users);
         let mut traits = BTreeMap::from([
@@ -661,6 +706,11 @@ fn explain_always_agrees_with_authorize() {
             let e = explain(&id, target, action, &ctx, now());
             assert_agrees(&e, &id, target, action, &ctx);
             match &e.decision {
+                Ok(g) if g.rule.contains("node_labels_expression") => by_expression.0 += 1,
+                Err(d) if d.rule == "deny.node_labels_expression" => by_expression.1 += 1,
+                _ => {}
+            }
+            match &e.decision {
                 Ok(_) => allowed += 1,
                 Err(d) if d.rule == "lock" => locked += 1,
                 Err(d) if d.role.is_some() => denied_by_role += 1,
@@ -677,4 +727,8 @@ fn explain_always_agrees_with_authorize() {
     ] {
         assert!(n > 1000, "only {n} cases {what}");
     }
+    assert!(
+        by_expression.0 > 20 && by_expression.1 > 20,
+        "label expressions decided too few cases: {by_expression:?}"
+    );
 }

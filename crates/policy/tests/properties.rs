@@ -35,15 +35,33 @@ const VALUES: &[&str] = &[
     "{{internal.teams}}",
 ];
 
+/// Label expressions, including one that does not parse (roles here are
+/// built directly, not validated, as a role stored by another build could
+/// be). `user.roles` is left out on purpose: adding a role changes what it
+/// sees, so `contains(user.roles, "extra-deny")` on an allow side would let
+/// adding a deny-only role grant access — by design of `user.roles`, not a
+/// flaw in deny handling.
+const EXPRESSIONS: &[Option<&str>] = &[
+    None,
+    None,
+    Some(r#"labels["env"] == "prod""#),
+    Some(r#"contains(user.traits["teams"], labels["team"])"#),
+    Some(r#"!(labels["team"] == "db")"#),
+    Some(r#"startsWith(labels["env"], "pro") || user.name == "v""#),
+    Some(r#"labels["env"] == "#),
+];
+
 fn conditions() -> impl Strategy<Value = RoleConditions> {
     let logins = proptest::collection::vec(proptest::sample::select(LOGINS), 0..3);
+    let expression = proptest::sample::select(EXPRESSIONS);
     let labels = proptest::collection::btree_map(
         proptest::sample::select(KEYS),
         proptest::collection::vec(proptest::sample::select(VALUES), 1..3),
         0..3,
     );
-    (logins, labels).prop_map(|(l, m)| RoleConditions {
+    (logins, labels, expression).prop_map(|(l, m, e)| RoleConditions {
         logins: l.into_iter().map(str::to_owned).collect(),
+        node_labels_expression: e.map(str::to_owned),
         node_labels: m
             .into_iter()
             .map(|(k, v)| {

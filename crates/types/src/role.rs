@@ -193,7 +193,8 @@ pub struct Rule {
 }
 
 impl RoleSpec {
-    /// Semantic checks: well-formed logins/templates and label patterns.
+    /// Semantic checks: well-formed logins/templates, label patterns and
+    /// label expressions (parsed and type-checked, errors name the column).
     pub fn validate(&self) -> Result<(), TypesError> {
         for (side, c) in [("allow", &self.allow), ("deny", &self.deny)] {
             for (i, l) in c.logins.iter().enumerate() {
@@ -204,11 +205,13 @@ impl RoleSpec {
                     check_label_pattern(&format!("spec.{side}.node_labels.{k}"), v)?;
                 }
             }
-            if c.node_labels_expression.is_some() {
-                return Err(TypesError::invalid(
-                    format!("spec.{side}.node_labels_expression"),
-                    "label expressions are not supported by this version yet; use node_labels",
-                ));
+            if let Some(src) = &c.node_labels_expression {
+                crate::Expr::parse(src).map_err(|e| {
+                    TypesError::invalid(
+                        format!("spec.{side}.node_labels_expression"),
+                        e.to_string(),
+                    )
+                })?;
             }
             for (i, r) in c.rules.iter().enumerate() {
                 if r.where_.is_some() {
@@ -330,7 +333,16 @@ pub fn builtin_roles() -> Vec<Role> {
         RoleSpec {
             allow: RoleConditions {
                 rules: vec![rule(
-                    &["user", "role", "lock", "token", "node", "auth_preference", "access", "certificate"],
+                    &[
+                        "user",
+                        "role",
+                        "lock",
+                        "token",
+                        "node",
+                        "auth_preference",
+                        "access",
+                        "certificate",
+                    ],
                     &["*"],
                 )],
                 ..RoleConditions::default()
@@ -338,6 +350,7 @@ pub fn builtin_roles() -> Vec<Role> {
             ..RoleSpec::default()
         },
     );
-    editor.metadata.description = Some("Manage users, roles, locks, tokens and nodes; no logins, no audit log.".into());
+    editor.metadata.description =
+        Some("Manage users, roles, locks, tokens and nodes; no logins, no audit log.".into());
     vec![admin, access, auditor, editor]
 }
