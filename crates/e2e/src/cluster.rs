@@ -456,10 +456,25 @@ impl Cluster {
     /// Stops the all-in-one daemon (SIGTERM) and starts it again on the
     /// same data dir and ports; node `n2` keeps running meanwhile.
     pub fn restart_daemon(&mut self) -> Result<(), String> {
-        let ports = self.daemon.ports;
-        if self.daemon.terminate() != Some(0) {
-            return Err("the daemon did not exit cleanly on SIGTERM".into());
+        self.stop_daemon()?;
+        self.start_daemon()
+    }
+
+    /// Stops the all-in-one daemon with SIGTERM and waits for a clean exit.
+    pub fn stop_daemon(&mut self) -> Result<(), String> {
+        match self.daemon.terminate() {
+            Some(0) => Ok(()),
+            other => Err(format!(
+                "the daemon did not exit cleanly on SIGTERM ({other:?}): {}",
+                std::fs::read_to_string(&self.daemon.log).unwrap_or_default()
+            )),
         }
+    }
+
+    /// Starts the daemon again (after [`Cluster::stop_daemon`]) on the same
+    /// data dir and ports.
+    pub fn start_daemon(&mut self) -> Result<(), String> {
+        let ports = self.daemon.ports;
         self.daemon = Daemon::start_on(&self.data, ports, &Self::daemon_args())?;
         Ok(())
     }

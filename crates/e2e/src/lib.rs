@@ -22,7 +22,7 @@ pub use procs::{KillOnDrop, processes_of};
 pub use tmux::{Tmux, shell_quote};
 pub use wait::{Stopwatch, wait_until};
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
@@ -165,6 +165,10 @@ impl Daemon {
 
     /// Sends SIGTERM and waits (up to 10 s) for the exit status.
     pub fn terminate(&mut self) -> Option<i32> {
+        // Never signal a pid already reaped: it may be another process's now.
+        if let Ok(Some(st)) = self.child.try_wait() {
+            return st.code();
+        }
         let _ = Command::new("kill")
             .arg("-TERM")
             .arg(self.child.id().to_string())
@@ -200,8 +204,20 @@ pub fn totp_now(uri: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Runs a command with `stdin` text, returning its output.
+/// How long [`run`] lets a command take before killing it: a hung client
+/// must fail its test, not stall the whole run.
+pub const RUN_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Runs a command with `stdin` text, returning its output (killed after
+/// [`RUN_TIMEOUT`]; see [`run_for`]).
 pub fn run(cmd: &mut Command, stdin: &str) -> Output {
+    run_for(cmd, stdin, RUN_TIMEOUT)
+}
+
+/// Runs a command with `stdin` text, returning its output. After `timeout`
+/// the command is killed (its status then shows the signal) and whatever it
+/// printed so far is returned.
+pub fn run_for(cmd: &mut Command, stdin: &str, timeout: Duration) -> Output {
     let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -211,5 +227,39 @@ pub fn run(cmd: &mut Command, stdin: &str) -> Output {
     if let Some(mut i) = child.stdin.take() {
         let _ = i.write_all(stdin.as_bytes());
     }
-    child.wait_with_output().expect("wait for the command")
+    // Read both pipes on threads, so a chatty command never blocks on a
+    // full pipe and a grandchild keeping one open cannot block us.
+    let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf);
+            }
+            let _ = tx.send(buf);
+        });
+        rx
+    };
+    let out = drain(child.stdout.take().map(|p| Box::new(p) as _));
+    let err = drain(child.stderr.take().map(|p| Box::new(p) as _));
+    let status = wait_until(timeout, Duration::from_millis(10), || {
+        child.try_wait().ok().flatten()
+    });
+    let status = match status {
+        Some(st) => st,
+        None => {
+            let _ = child.kill();
+            child.wait().expect("wait for the killed command")
+        }
+    };
+    // Output normally ends with the process; a lingering grandchild gets a
+    // short grace, then the output so far is what there is.
+    let collect = |rx: std::sync::mpsc::Receiver<Vec<u8>>| {
+        rx.recv_timeout(Duration::from_secs(5)).unwrap_or_default()
+    };
+    Output {
+        status,
+        stdout: collect(out),
+        stderr: collect(err),
+    }
 }

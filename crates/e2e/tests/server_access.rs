@@ -21,7 +21,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use keygate_e2e::{
-    Cluster, KillOnDrop, Stopwatch, Tmux, processes_of, shell_quote, text, wait_until,
+    Cluster, KillOnDrop, Stopwatch, Tmux, processes_of, run, shell_quote, text, wait_until,
 };
 use sha2::{Digest, Sha256};
 
@@ -75,6 +75,20 @@ fn runs(login: &str, pattern: &str) -> bool {
 /// A bash prompt (`user@host:~$`) is on screen: the remote shell is ready.
 fn prompt_shown(screen: &str) -> bool {
     screen.lines().any(|l| l.trim_end().ends_with('$'))
+}
+
+/// Files removed on drop, also when the test fails half way.
+struct RemoveOnDrop(
+    /// Absolute paths.
+    Vec<String>,
+);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        for f in &self.0 {
+            let _ = std::fs::remove_file(f);
+        }
+    }
 }
 
 #[test]
@@ -182,6 +196,9 @@ fn scp_50_mib_round_trip_and_sftp() {
 
     // kg scp up to the tunnel-only node and back.
     let remote = format!("/tmp/{login}-scp.bin");
+    let via_sftp = format!("/tmp/{login}-sftp.bin");
+    // The node is this host: whatever happens, leave no 50 MiB files behind.
+    let _cleanup = RemoveOnDrop(vec![remote.clone(), via_sftp.clone()]);
     let watch = Stopwatch::start();
     let o = c.run_kg(&[
         "scp",
@@ -203,7 +220,6 @@ fn scp_50_mib_round_trip_and_sftp() {
 
     // Real OpenSSH sftp through the `kg config` block.
     let config = c.ssh_config().unwrap();
-    let via_sftp = format!("/tmp/{login}-sftp.bin");
     let back2 = c.tmp.path().join("back-sftp.bin");
     let batch = c.tmp.path().join("sftp-batch");
     std::fs::write(
@@ -215,17 +231,17 @@ fn scp_50_mib_round_trip_and_sftp() {
         ),
     )
     .unwrap();
-    let o = Command::new("sftp")
-        .env("KEYGATE_HOME", &c.home)
-        .env_remove("SSH_AUTH_SOCK")
-        .stdin(Stdio::null())
-        .arg("-F")
-        .arg(&config)
-        .arg("-b")
-        .arg(&batch)
-        .arg(format!("{login}@n1.{}", c.name))
-        .output()
-        .unwrap();
+    let o = run(
+        Command::new("sftp")
+            .env("KEYGATE_HOME", &c.home)
+            .env_remove("SSH_AUTH_SOCK")
+            .arg("-F")
+            .arg(&config)
+            .arg("-b")
+            .arg(&batch)
+            .arg(format!("{login}@n1.{}", c.name)),
+        "",
+    );
     assert!(o.status.success(), "sftp: {}", text(&o));
     assert!(
         stdout(&o).contains(&login),
@@ -243,15 +259,15 @@ fn denials_by_deny_rule_and_node_labels() {
     let login = c.login().to_owned();
     let config = c.ssh_config().unwrap();
     let openssh = |target: &str| {
-        Command::new(keygate_testkit::SSH)
-            .env("KEYGATE_HOME", &c.home)
-            .env_remove("SSH_AUTH_SOCK")
-            .stdin(Stdio::null())
-            .arg("-F")
-            .arg(&config)
-            .args(["-o", "BatchMode=yes", target, "true"])
-            .output()
-            .unwrap()
+        run(
+            Command::new(keygate_testkit::SSH)
+                .env("KEYGATE_HOME", &c.home)
+                .env_remove("SSH_AUTH_SOCK")
+                .arg("-F")
+                .arg(&config)
+                .args(["-o", "BatchMode=yes", target, "true"]),
+            "",
+        )
     };
     // Before: admin may log in as root, and n2 is reachable.
     let o = c.ssh(&["root@n1", "id -un"]);
@@ -484,11 +500,52 @@ fn lock_kills_live_sessions_and_blocks_login() {
 fn nodes_reconnect_after_proxy_restart() {
     let mut c = Cluster::start().unwrap();
     let target = format!("{}@n2", c.login());
+    let login = c.login().to_owned();
     let o = c.ssh(&[&target, "true"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // A session open through the proxy while it goes away.
+    let live = KillOnDrop(
+        c.kg()
+            .args(["ssh", &target, "sleep 62"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let running = wait_until(SCREEN, POLL, || runs(&login, "sleep 62").then_some(()));
+    assert!(running.is_some(), "the session never started");
 
-    c.restart_daemon().unwrap();
+    let down = Stopwatch::start();
+    let cut = std::thread::spawn(move || {
+        let mut live = live;
+        let status = wait_until(Duration::from_secs(30), Duration::from_millis(20), || {
+            live.0.try_wait().ok().flatten()
+        });
+        (status, down.elapsed())
+    });
+    c.stop_daemon().unwrap();
+    let exited_at = down.elapsed();
+    c.start_daemon().unwrap();
     let watch = Stopwatch::start();
+
+    // The cut session ends promptly on both sides: the client does not
+    // hang once the proxy is gone, the node does not keep the command.
+    let (status, ended_at) = cut.join().unwrap();
+    eprintln!(
+        "SIGTERM → daemon exited after {exited_at:?}; the cut session's kg ssh exited after {ended_at:?}"
+    );
+    assert_eq!(status.and_then(|s| s.code()), Some(255));
+    assert!(
+        ended_at <= exited_at + Duration::from_secs(2),
+        "kg ssh took {ended_at:?} to notice a proxy that was gone after {exited_at:?}"
+    );
+    let reaped = wait_until(Duration::from_secs(5), POLL, || {
+        (!runs(&login, "sleep 62")).then_some(())
+    });
+    assert!(
+        reaped.is_some(),
+        "the node kept the cut session's command running"
+    );
     // The daemon's own node is back at once.
     let o = c.ssh(&[&format!("{}@n1", c.login()), "true"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));

@@ -152,7 +152,20 @@ async fn main() -> ExitCode {
         Cmd::Logout => status::logout(),
         Cmd::Ls { filters } => ssh::ls(&filters, cli.format).await,
         Cmd::Config => ssh::config(),
-        Cmd::Proxy(ProxyCmd::Ssh { target, proxy }) => ssh::proxy_ssh(&target, proxy).await,
+        Cmd::Proxy(ProxyCmd::Ssh { target, proxy }) => {
+            let code = match ssh::proxy_ssh(&target, proxy).await {
+                Ok(()) => 0,
+                Err(f) => {
+                    eprintln!("kg: {}", f.message);
+                    i32::from(f.code)
+                }
+            };
+            // Leave now: dropping the runtime would wait for tokio's stdin
+            // reader, a blocking read only ssh's next write ends — and ssh,
+            // waiting on us, may never write again (a cut connection then
+            // hangs until ServerAliveInterval, or forever during key exchange).
+            std::process::exit(code);
+        }
         Cmd::Ssh(a) => return exit_with(ssh::ssh(a).await),
         Cmd::Scp { recursive, paths } => return exit_with(ssh::scp(recursive, &paths)),
     };
