@@ -9,6 +9,7 @@
 
 mod agent;
 mod connect;
+mod failure;
 mod identity;
 mod key;
 mod profile;
@@ -16,6 +17,7 @@ mod trust;
 
 pub use agent::add_to_agent;
 pub use connect::connect_node;
+pub use failure::Failure;
 pub use identity::{IdentityFile, parse_identity_file};
 pub use key::ClientKey;
 pub use profile::{Home, Profile, write_private};

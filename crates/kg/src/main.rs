@@ -83,61 +83,13 @@ enum ProxyCmd {
     },
 }
 
-/// A failure with its exit code (1 = "no", 2 = error) and one-line message.
-pub struct Failure {
-    /// Exit code per CLI.md.
-    pub code: u8,
-    /// What happened, why, what to do.
-    pub message: String,
-}
-
-impl Failure {
-    pub fn usage(m: impl Into<String>) -> Self {
-        Self {
-            code: 2,
-            message: m.into(),
-        }
-    }
-
-    pub fn no(m: impl Into<String>) -> Self {
-        Self {
-            code: 1,
-            message: m.into(),
-        }
-    }
-}
-
-impl From<keygate_api::ApiError> for Failure {
-    fn from(e: keygate_api::ApiError) -> Self {
-        Self {
-            code: e.exit_code(),
-            message: e.to_string(),
-        }
-    }
-}
-
-impl From<keygate_client::ClientError> for Failure {
-    fn from(e: keygate_client::ClientError) -> Self {
-        let code = if matches!(e, keygate_client::ClientError::Profile(_)) {
-            1
-        } else {
-            2
-        };
-        Self {
-            code,
-            message: e.to_string(),
-        }
-    }
-}
+pub use keygate_client::Failure;
 
 /// For commands whose exit status is a remote program's.
 fn exit_with(r: Result<u8, Failure>) -> ExitCode {
     match r {
         Ok(code) => ExitCode::from(code),
-        Err(f) => {
-            eprintln!("kg: {}", f.message);
-            ExitCode::from(f.code)
-        }
+        Err(f) => f.report("kg"),
     }
 }
 
@@ -171,9 +123,6 @@ async fn main() -> ExitCode {
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
-        Err(f) => {
-            eprintln!("kg: {}", f.message);
-            ExitCode::from(f.code)
-        }
+        Err(f) => f.report("kg"),
     }
 }

@@ -174,7 +174,11 @@ pub async fn ssh(a: SshArgs) -> Result<u8, Failure> {
             code: KG_FAILED,
             message: format!(
                 "login {login:?} is denied: it is not in your certificate (your logins: {}); a role denies it or none allows it; see kg status, or run kg login if an admin changed your roles",
-                if p.logins.is_empty() { "none".to_owned() } else { p.logins.join(", ") }
+                if p.logins.is_empty() {
+                    "none".to_owned()
+                } else {
+                    p.logins.join(", ")
+                }
             ),
         });
     }

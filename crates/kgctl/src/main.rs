@@ -118,49 +118,7 @@ enum NodesCmd {
     Ls,
 }
 
-/// A failure with its exit code (1 = "no", 2 = error).
-pub struct Failure {
-    /// Exit code per CLI.md.
-    pub code: u8,
-    /// One line: what, why, what next.
-    pub message: String,
-}
-
-impl Failure {
-    pub fn usage(m: impl Into<String>) -> Self {
-        Self {
-            code: 2,
-            message: m.into(),
-        }
-    }
-
-    /// An exit code whose reason was already printed on stdout
-    /// (`access explain` saying "denied").
-    pub fn silent(code: u8) -> Self {
-        Self {
-            code,
-            message: String::new(),
-        }
-    }
-}
-
-impl From<keygate_api::ApiError> for Failure {
-    fn from(e: keygate_api::ApiError) -> Self {
-        Self {
-            code: e.exit_code(),
-            message: e.to_string(),
-        }
-    }
-}
-
-impl From<keygate_client::ClientError> for Failure {
-    fn from(e: keygate_client::ClientError) -> Self {
-        Self {
-            code: 2,
-            message: e.to_string(),
-        }
-    }
-}
+pub use keygate_client::Failure;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
@@ -169,12 +127,7 @@ async fn main() -> ExitCode {
     let r = run(cli).await;
     match r {
         Ok(()) => ExitCode::SUCCESS,
-        Err(f) => {
-            if !f.message.is_empty() {
-                eprintln!("kgctl: {}", f.message);
-            }
-            ExitCode::from(f.code)
-        }
+        Err(f) => f.report("kgctl"),
     }
 }
 
