@@ -328,6 +328,28 @@ pub struct Heartbeat {
     /// Agent version.
     #[serde(default)]
     pub version: String,
+    /// Live sessions on the node.
+    #[serde(default)]
+    pub sessions: Vec<SessionSummary>,
+}
+
+/// A live session, as nodes report it and `kgctl sessions ls` shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionSummary {
+    /// Session id (also `KEYGATE_SESSION_ID` in the session).
+    pub id: String,
+    /// Keygate user.
+    pub user: String,
+    /// OS login.
+    pub login: String,
+    /// Node name (set by auth).
+    #[serde(default)]
+    pub node: String,
+    /// Client address.
+    pub remote: String,
+    /// Start time.
+    #[serde(with = "time::serde::rfc3339")]
+    pub started: OffsetDateTime,
 }
 
 /// `GET /v1/nodes/snapshot`: what a node needs to decide locally.

@@ -58,6 +58,7 @@ fn routes() -> Router<AuthServer> {
         .route("/v1/nodes/snapshot", get(node_snapshot))
         .route("/v1/nodes/watch", get(node_watch))
         .route("/v1/nodes/events", post(node_events))
+        .route("/v1/sessions", get(list_sessions))
         .route("/v1/access/explain", post(access_explain))
         .route("/v1/access/who-can", get(access_who_can))
         .route("/v1/access/what-can", get(access_what_can))
@@ -428,4 +429,14 @@ async fn apply(
 ) -> Res<keygate_api::ApplyResponse> {
     let c = resolve(&s, (conn, unix, headers))?;
     Ok(Json(s.apply(&c, req).await?))
+}
+
+async fn list_sessions(
+    State(s): State<AuthServer>,
+    conn: Option<Extension<ConnInfo>>,
+    unix: Option<Extension<UnixPeer>>,
+    headers: HeaderMap,
+) -> Res<Vec<keygate_api::SessionSummary>> {
+    let c = resolve(&s, (conn, unix, headers))?;
+    Ok(Json(s.list_sessions(&c).await?))
 }

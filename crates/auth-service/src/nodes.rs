@@ -29,6 +29,8 @@ const TOKEN_TTL: Duration = Duration::from_secs(30 * 60);
 const NODE_CERT_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 /// A node missing heartbeats for this long disappears from the inventory.
 pub const NODE_TTL: Duration = Duration::from_secs(60);
+/// Most sessions one node may report.
+const MAX_REPORTED_SESSIONS: usize = 4096;
 /// Longest a watch call waits for a change.
 const WATCH_WAIT: Duration = Duration::from_secs(25);
 
@@ -187,6 +189,7 @@ impl AuthServer {
                 addr: req.addr,
                 self_labels: req.self_labels,
                 version: String::new(),
+                sessions: Vec::new(),
             },
         )
         .await?;
@@ -325,6 +328,26 @@ impl AuthServer {
         let lease = self.repo().backend.grant_lease(NODE_TTL).await?;
         self.repo()
             .put_resource_leased(&AnyResource::Node(node), lease)
+            .await?;
+        // Live sessions go with the same lease: a silent node's sessions
+        // disappear with it.
+        let sessions: Vec<keygate_api::SessionSummary> = hb
+            .sessions
+            .into_iter()
+            .take(MAX_REPORTED_SESSIONS)
+            .map(|mut s| {
+                s.node = reg.name.clone();
+                s
+            })
+            .collect();
+        let bytes = serde_json::to_vec(&sessions).map_err(AuthError::internal)?;
+        self.repo()
+            .backend
+            .put(
+                &format!("/inventory/sessions/{}", reg.name),
+                bytes,
+                Some(lease),
+            )
             .await?;
         Ok(())
     }
@@ -505,5 +528,25 @@ impl AuthServer {
             n += 1;
         }
         Ok(n)
+    }
+}
+
+impl AuthServer {
+    /// `GET /v1/sessions`: live sessions reported by nodes (refreshed at
+    /// every heartbeat, so up to 20 s old).
+    pub async fn list_sessions(
+        &self,
+        caller: &Caller,
+    ) -> Result<Vec<keygate_api::SessionSummary>, AuthError> {
+        self.authorize_admin(caller, "session", "list").await?;
+        let mut out = Vec::new();
+        for kv in self.repo().backend.range("/inventory/sessions/").await? {
+            if let Ok(list) = serde_json::from_slice::<Vec<keygate_api::SessionSummary>>(&kv.value)
+            {
+                out.extend(list);
+            }
+        }
+        out.sort_by(|a, b| a.started.cmp(&b.started));
+        Ok(out)
     }
 }

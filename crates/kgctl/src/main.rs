@@ -7,6 +7,7 @@ mod audit;
 mod auth;
 mod connect;
 mod resources;
+mod sessions;
 mod tokens;
 mod users;
 
@@ -90,6 +91,9 @@ enum Cmd {
         #[arg(long)]
         prune: bool,
     },
+    /// List live sessions or terminate one.
+    #[command(subcommand)]
+    Sessions(sessions::SessionsCmd),
     /// Search the audit log or verify its hash chain.
     #[command(subcommand)]
     Audit(audit::AuditCmd),
@@ -151,6 +155,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Cmd::Apply { file, prune } => {
             apply::run(&client, file, *prune, false, data_format(&cli)?).await
         }
+        Cmd::Sessions(c) => sessions::run(&client, c, data_format(&cli)?).await,
         Cmd::Audit(c) => audit::run(&client, c, data_format(&cli)?).await,
         Cmd::Tokens(c) => tokens::tokens(&client, c, data_format(&cli)?).await,
         Cmd::Lock(a) => tokens::lock(&client, a, data_format(&cli)?).await,

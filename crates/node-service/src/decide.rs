@@ -24,6 +24,8 @@ pub struct CertFacts {
     pub serial: u64,
     /// End of validity.
     pub valid_before: OffsetDateTime,
+    /// The live session being re-checked (None for a new login).
+    pub session_id: Option<String>,
 }
 
 impl CertFacts {
@@ -50,6 +52,7 @@ impl CertFacts {
             traits,
             serial,
             valid_before,
+            session_id: None,
         }
     }
 }
@@ -103,6 +106,7 @@ pub fn decide(
         locks: &snap.locks,
         serial: Some(cert.serial),
         mfa_device: None,
+        session_id: cert.session_id.as_deref(),
     };
     let permit = authorize(&identity, target, Action::Login(login), &ctx, now)?;
     let opts = combine_options(&identity.roles);

@@ -153,6 +153,7 @@ pub async fn start(cfg: NodeConfig, shutdown: CancellationToken) -> Result<Runni
         direct,
         cfg.self_labels.clone(),
         cfg.cmd_labels.clone(),
+        ssh.clone(),
         shutdown.clone(),
     );
     spawn_renewal(
@@ -251,6 +252,7 @@ fn spawn_heartbeats(
     addr: Option<String>,
     labels: BTreeMap<String, String>,
     cmd_labels: BTreeMap<String, String>,
+    ssh: SshServer,
     shutdown: CancellationToken,
 ) {
     tokio::spawn(async move {
@@ -263,6 +265,19 @@ fn spawn_heartbeats(
                 addr: addr.clone(),
                 self_labels,
                 version: env!("CARGO_PKG_VERSION").into(),
+                sessions: ssh
+                    .registry()
+                    .list()
+                    .into_iter()
+                    .map(|s| keygate_api::SessionSummary {
+                        id: s.id,
+                        user: s.user,
+                        login: s.login,
+                        node: String::new(),
+                        remote: s.remote.to_string(),
+                        started: s.started,
+                    })
+                    .collect(),
             };
             let r: Result<Ack, _> = api.post("/v1/nodes/heartbeat", &hb).await;
             if let Err(e) = r {
@@ -302,6 +317,7 @@ fn spawn_lock_enforcer(
                     traits: BTreeMap::new(),
                     serial: s.serial,
                     valid_before: s.cert_valid_before,
+                    session_id: Some(s.id.clone()),
                 };
                 if let Err(d) = decide(&snap, &node_id, &self_labels, &facts, &s.login, now)
                     && d.rule == "lock"

@@ -57,6 +57,8 @@ pub struct AccessContext<'a> {
     pub serial: Option<u64>,
     /// MFA device used, if any.
     pub mfa_device: Option<&'a str>,
+    /// The live session being (re)checked, if any (for session locks).
+    pub session_id: Option<&'a str>,
 }
 
 /// Proof that `authorize` allowed something. Only this crate can make one,
@@ -161,6 +163,7 @@ pub(crate) fn check_locks(
             }
             LockTarget::MfaDevice(d) => ctx.mfa_device == Some(d.as_str()),
             LockTarget::Serial(s) => ctx.serial.is_some_and(|serial| serial.to_string() == *s),
+            LockTarget::Session(s) => ctx.session_id == Some(s.as_str()),
             LockTarget::AccessRequest(_) => false,
         };
         if hit {

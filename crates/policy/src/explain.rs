@@ -178,6 +178,7 @@ pub fn explain(
             locks: std::slice::from_ref(lock),
             serial: ctx.serial,
             mfa_device: ctx.mfa_device,
+            session_id: ctx.session_id,
         };
         if let Err(d) = check_locks(id, target, action, &one, now) {
             decide(&steps, Err(d));

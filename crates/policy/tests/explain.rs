@@ -523,6 +523,7 @@ fn every_matching_lock_is_listed_and_the_first_decides() {
         locks: &all,
         serial: Some(42),
         mfa_device: Some("yubi"),
+        session_id: None,
     };
     let bob = id("bob", &["ops"]);
     let e = explain(&bob, node("db-1", &l), Action::Login("bob"), &ctx, now());
@@ -693,6 +694,7 @@ fn explain_always_agrees_with_authorize() {
             locks: &lock_set,
             serial: (g.below(3) == 0).then_some(42),
             mfa_device: (g.below(3) == 0).then_some("yubi"),
+            session_id: None,
         };
         let name = *g.pick(&node_names);
         let login = *g.pick(&logins);

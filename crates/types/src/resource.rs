@@ -224,6 +224,8 @@ pub enum LockTarget {
     MfaDevice(String),
     AccessRequest(String),
     Serial(String),
+    /// One live session (admin terminate); meaningful only while it runs.
+    Session(String),
 }
 
 impl fmt::Display for LockTarget {
@@ -236,6 +238,7 @@ impl fmt::Display for LockTarget {
             LockTarget::MfaDevice(v) => ("mfa_device", v),
             LockTarget::AccessRequest(v) => ("access_request", v),
             LockTarget::Serial(v) => ("serial", v),
+            LockTarget::Session(v) => ("session", v),
         };
         write!(f, "{k}={v}")
     }
