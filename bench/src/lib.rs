@@ -27,8 +27,8 @@ mod run;
 mod sshkeygen;
 
 pub use access::{
-    AccessPlan, AccessReport, Latency, Memory, Peers, Route, SessionMemory, Throughput, percentile,
-    run_access,
+    AccessPlan, AccessReport, Latency, Memory, Peers, RATE_ROUTES, RatePlan, Route, SessionMemory,
+    SessionRate, SessionsReport, Throughput, per_sec, percentile, run_access, run_sessions,
 };
 pub use api::{ApiBench, ApiRates, totp_secret_from_uri};
 pub use cpu::{CpuRates, SignBench};

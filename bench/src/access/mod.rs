@@ -1,4 +1,4 @@
-//! B1, B3 and B8 — server access, Keygate's node agent against OpenSSH
+//! B1, B3, B4b and B8 — server access, Keygate's node agent against OpenSSH
 //! `sshd`, both driven by the same OpenSSH client with the same key,
 //! certificate and cipher (see `client`). Everything runs as real
 //! processes: the `keygate`/`kg`/`kgctl` binaries built next to this one
@@ -6,14 +6,17 @@
 
 mod client;
 mod cluster;
+mod inproc;
 mod measure;
 mod memory;
+mod rate;
 mod report;
 
 pub use client::Route;
 pub use cluster::Peers;
 pub use measure::{Latency, Throughput, percentile};
 pub use memory::Memory;
+pub use rate::{RATE_ROUTES, RatePlan, SessionRate, SessionsReport, per_sec};
 pub use report::{AccessReport, SessionMemory};
 
 use crate::BenchError;
@@ -90,5 +93,28 @@ pub fn run_access(
         memory,
         latency,
         throughput,
+    })
+}
+
+/// Starts the peers and runs B4b (new sessions per second under
+/// concurrent load) over the proxy, the agent directly and sshd.
+pub fn run_sessions(
+    plan: RatePlan,
+    progress: &mut dyn FnMut(&str),
+) -> Result<SessionsReport, BenchError> {
+    let load_before = crate::run::load_average();
+    progress("starting keygate (all-in-one + standalone node), sshd, kg login");
+    let peers = Peers::start()?;
+    progress("B4b: sessions/s, in-process russh client (proxy, agent, sshd)");
+    let in_process = inproc::session_rates(&peers, plan)?;
+    progress("B4b: sessions/s, one ssh process per session (proxy, agent, sshd)");
+    let spawned = rate::session_rates(&peers, plan)?;
+    Ok(SessionsReport {
+        plan,
+        cores: std::thread::available_parallelism().map_or(0, usize::from),
+        load_before,
+        load_after: crate::run::load_average(),
+        in_process,
+        spawned,
     })
 }

@@ -53,7 +53,7 @@ fn verdict(met: bool) -> &'static str {
     if met { "met" } else { "**missed**" }
 }
 
-fn route_name(r: Route) -> &'static str {
+pub(super) fn route_name(r: Route) -> &'static str {
     match r {
         Route::AgentDirect => "agent direct",
         Route::SshdDirect => "sshd direct",

@@ -546,7 +546,7 @@ impl AuthServer {
                 out.extend(list);
             }
         }
-        out.sort_by(|a, b| a.started.cmp(&b.started));
+        out.sort_by_key(|s| s.started);
         Ok(out)
     }
 }
