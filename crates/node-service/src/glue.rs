@@ -60,6 +60,9 @@ pub struct NodeEvents {
     pub uploader: EventUploader,
     /// The clock.
     pub clock: SharedClock,
+    /// Rung when a session starts or ends, so the next heartbeat (which
+    /// reports live sessions) goes out at once.
+    pub sessions_changed: Arc<tokio::sync::Notify>,
 }
 
 impl NodeEvents {
@@ -81,6 +84,12 @@ impl NodeEvents {
 
 impl SessionEvents for NodeEvents {
     fn event(&self, ev: SshEvent) {
+        if matches!(
+            ev,
+            SshEvent::SessionStart { .. } | SshEvent::SessionEnd { .. }
+        ) {
+            self.sessions_changed.notify_one();
+        }
         let out = match ev {
             SshEvent::AuthFailed {
                 remote,
@@ -196,6 +205,7 @@ pub fn glue(
     self_labels: BTreeMap<String, String>,
     uploader: EventUploader,
     clock: SharedClock,
+    sessions_changed: Arc<tokio::sync::Notify>,
 ) -> (Arc<NodeAuthorizer>, Arc<NodeEvents>) {
     (
         Arc::new(NodeAuthorizer {
@@ -204,6 +214,10 @@ pub fn glue(
             self_labels,
             clock: clock.clone(),
         }),
-        Arc::new(NodeEvents { uploader, clock }),
+        Arc::new(NodeEvents {
+            uploader,
+            clock,
+            sessions_changed,
+        }),
     )
 }

@@ -122,12 +122,14 @@ pub async fn start(cfg: NodeConfig, shutdown: CancellationToken) -> Result<Runni
         tracing::warn!("no policy snapshot yet ({e}); refusing sessions until one arrives");
     }
     let uploader = EventUploader::default();
+    let sessions_changed = Arc::new(tokio::sync::Notify::new());
     let (authz, events) = glue(
         cache.clone(),
         id.identity.node_id.clone(),
         cfg.self_labels.clone(),
         uploader.clone(),
         cfg.clock.clone(),
+        sessions_changed.clone(),
     );
     let host_key = russh::keys::PrivateKey::from_openssh(
         id.key
@@ -154,6 +156,7 @@ pub async fn start(cfg: NodeConfig, shutdown: CancellationToken) -> Result<Runni
         cfg.self_labels.clone(),
         cfg.cmd_labels.clone(),
         ssh.clone(),
+        sessions_changed,
         shutdown.clone(),
     );
     spawn_renewal(
@@ -253,6 +256,7 @@ fn spawn_heartbeats(
     labels: BTreeMap<String, String>,
     cmd_labels: BTreeMap<String, String>,
     ssh: SshServer,
+    sessions_changed: Arc<tokio::sync::Notify>,
     shutdown: CancellationToken,
 ) {
     tokio::spawn(async move {
@@ -286,6 +290,10 @@ fn spawn_heartbeats(
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 () = tokio::time::sleep(HEARTBEAT_EVERY) => {}
+                () = sessions_changed.notified() => {
+                    // Let a burst of session changes settle into one report.
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
             }
         }
     });
