@@ -28,7 +28,7 @@ mod sshkeygen;
 
 pub use access::{
     AccessPlan, AccessReport, Latency, Memory, Peers, RATE_ROUTES, RatePlan, Route, SessionMemory,
-    SessionRate, SessionsReport, Throughput, per_sec, percentile, run_access, run_sessions,
+    SessionRate, SessionsReport, Throughput, percentile, route_rate, run_access, run_sessions,
 };
 pub use api::{ApiBench, ApiRates, totp_secret_from_uri};
 pub use cpu::{CpuRates, SignBench};

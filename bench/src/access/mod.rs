@@ -16,7 +16,7 @@ pub use client::Route;
 pub use cluster::Peers;
 pub use measure::{Latency, Throughput, percentile};
 pub use memory::Memory;
-pub use rate::{RATE_ROUTES, RatePlan, SessionRate, SessionsReport, per_sec};
+pub use rate::{RATE_ROUTES, RatePlan, SessionRate, SessionsReport, route_rate};
 pub use report::{AccessReport, SessionMemory};
 
 use crate::BenchError;
