@@ -142,7 +142,7 @@ impl AuthServer {
                 req.node_name, existing.spec.id
             )));
         }
-        let id = uuid_v4();
+        let id = uuid::Uuid::new_v4().to_string();
         let reg = Registration {
             id: id.clone(),
             name: req.node_name.clone(),
@@ -458,27 +458,6 @@ impl AuthServer {
         }
         Ok(out)
     }
-}
-
-fn uuid_v4() -> String {
-    let mut b = [0u8; 16];
-    rand::thread_rng().fill_bytes(&mut b);
-    // RFC 4122 version 4, variant 1.
-    if let Some(x) = b.get_mut(6) {
-        *x = (*x & 0x0f) | 0x40;
-    }
-    if let Some(x) = b.get_mut(8) {
-        *x = (*x & 0x3f) | 0x80;
-    }
-    let h = hex::encode(b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        h.get(0..8).unwrap_or(""),
-        h.get(8..12).unwrap_or(""),
-        h.get(12..16).unwrap_or(""),
-        h.get(16..20).unwrap_or(""),
-        h.get(20..32).unwrap_or("")
-    )
 }
 
 /// Most events one node may send in one call.

@@ -16,8 +16,8 @@ use crate::{ClientError, Profile};
 /// Largest HTTP response head accepted before the upgrade.
 const MAX_HEAD: usize = 16 * 1024;
 
-/// Percent-encodes a query value (node names are simple, but be safe).
-fn encode(v: &str) -> String {
+/// Percent-encodes a query value.
+pub fn query_escape(v: &str) -> String {
     v.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
@@ -77,7 +77,7 @@ pub async fn connect_node(
         })?;
     let req = format!(
         "GET /v1/connect?node={}&port={port} HTTP/1.1\r\nHost: {}\r\nConnection: Upgrade\r\nUpgrade: keygate-ssh\r\n\r\n",
-        encode(node),
+        query_escape(node),
         profile.proxy
     );
     tls.write_all(req.as_bytes())

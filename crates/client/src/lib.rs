@@ -16,7 +16,7 @@ mod profile;
 mod trust;
 
 pub use agent::add_to_agent;
-pub use connect::connect_node;
+pub use connect::{connect_node, query_escape};
 pub use failure::Failure;
 pub use identity::{IdentityFile, parse_identity_file};
 pub use key::ClientKey;

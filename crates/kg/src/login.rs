@@ -56,36 +56,9 @@ pub struct SignupArgs {
 }
 
 fn parse_ttl(s: &str) -> Result<Duration, Failure> {
-    let mut total: u64 = 0;
-    let mut n: Option<u64> = None;
-    for c in s.chars() {
-        if let Some(d) = c.to_digit(10) {
-            n = Some(
-                n.unwrap_or(0)
-                    .saturating_mul(10)
-                    .saturating_add(u64::from(d)),
-            );
-            continue;
-        }
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86_400,
-            _ => {
-                return Err(Failure::usage(format!(
-                    "--ttl {s:?} is not a duration; write e.g. 30m or 8h"
-                )));
-            }
-        };
-        total = total.saturating_add(n.take().unwrap_or(0).saturating_mul(unit));
-    }
-    if n.is_some() || total == 0 {
-        return Err(Failure::usage(format!(
-            "--ttl {s:?} is not a duration; write e.g. 30m or 8h"
-        )));
-    }
-    Ok(Duration::from_secs(total))
+    s.parse::<keygate_types::Ttl>()
+        .map(|t| t.as_duration())
+        .map_err(|e| Failure::usage(format!("--ttl: {e}")))
 }
 
 fn read_secret(from_stdin: bool, prompt: &str) -> Result<String, Failure> {

@@ -3,6 +3,7 @@
 use clap::Subcommand;
 use keygate_api::ApiClient;
 use keygate_client::output::{Format, out, structured, table};
+use keygate_client::query_escape;
 use keygate_clock::Clock;
 use serde::Deserialize;
 
@@ -59,17 +60,6 @@ fn when(s: &str) -> Result<String, Failure> {
         .map_err(|e| Failure::usage(e.to_string()))
 }
 
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect()
-}
-
 pub async fn run(client: &ApiClient, cmd: &AuditCmd, format: Format) -> Result<(), Failure> {
     match cmd {
         AuditCmd::Search {
@@ -81,16 +71,16 @@ pub async fn run(client: &ApiClient, cmd: &AuditCmd, format: Format) -> Result<(
         } => {
             let mut q = vec![format!("limit={limit}")];
             if let Some(e) = event {
-                q.push(format!("type={}", enc(e)));
+                q.push(format!("type={}", query_escape(e)));
             }
             if let Some(u) = user {
-                q.push(format!("user={}", enc(u)));
+                q.push(format!("user={}", query_escape(u)));
             }
             if let Some(s) = since {
-                q.push(format!("since={}", enc(&when(s)?)));
+                q.push(format!("since={}", query_escape(&when(s)?)));
             }
             if let Some(u) = until {
-                q.push(format!("until={}", enc(&when(u)?)));
+                q.push(format!("until={}", query_escape(&when(u)?)));
             }
             let events: Vec<serde_json::Value> = client
                 .get(&format!("/v1/audit/events?{}", q.join("&")))
