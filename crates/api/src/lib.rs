@@ -9,10 +9,12 @@
 
 mod client;
 mod error;
+mod openssh;
 mod types;
 
 pub use client::{ApiClient, ClientTls};
 pub use error::{ApiError, ErrorBody, ErrorCode};
+pub use openssh::*;
 pub use types::*;
 
 /// Header carrying the client certificate (base64 DER) that the proxy
@@ -20,6 +22,10 @@ pub use types::*;
 /// Auth honours it only on connections from a `role=proxy` certificate, and
 /// re-verifies the certificate itself.
 pub const FORWARDED_CERT_HEADER: &str = "x-keygate-forwarded-cert";
+/// Header marking a proxy's call on its own account (the agentless-host
+/// relay). The proxy never copies client headers when it forwards, and
+/// auth ignores the mark on forwarded requests.
+pub const PROXY_INTERNAL_HEADER: &str = "x-keygate-proxy-internal";
 /// Header carrying the client's address as the proxy saw it.
 pub const FORWARDED_FOR_HEADER: &str = "x-keygate-forwarded-for";
 /// Largest request body any endpoint accepts.

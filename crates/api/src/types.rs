@@ -392,6 +392,14 @@ pub struct NodeInfo {
     pub addr: Option<String>,
     /// Logins the caller may use there.
     pub logins: Vec<String>,
+    /// `keygate` (agent) or `openssh` (agentless, reached through the
+    /// proxy's relay).
+    #[serde(default = "keygate_sub_kind")]
+    pub sub_kind: String,
+}
+
+fn keygate_sub_kind() -> String {
+    "keygate".into()
 }
 
 // === access explanations (`kgctl access …`) ===

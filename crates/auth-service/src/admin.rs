@@ -204,6 +204,9 @@ impl AuthServer {
                 u.spec.status = Default::default();
                 AnyResource::User(u)
             }
+            (AnyResource::Node(n), existing) => {
+                AnyResource::Node(crate::openssh_admin::admin_node(n, existing.as_ref())?)
+            }
             (other, _) => other,
         };
         let expect = existing

@@ -37,10 +37,14 @@ pub enum Caller {
         /// Its address.
         remote: Option<IpAddr>,
     },
-    /// A proxy, acting for an unauthenticated client.
+    /// A proxy: acting for an unauthenticated client it forwards, or
+    /// (`internal`) on its own account, e.g. the agentless-host relay.
     Proxy {
         /// The client's address as the proxy saw it.
         remote: Option<IpAddr>,
+        /// The proxy's own call (marked by the proxy, which never passes
+        /// client headers through, and never also forwarding a client).
+        internal: bool,
     },
     /// Nobody in particular.
     Anonymous {
@@ -55,7 +59,7 @@ impl Caller {
         match self {
             Caller::User { remote, .. }
             | Caller::Node { remote, .. }
-            | Caller::Proxy { remote }
+            | Caller::Proxy { remote, .. }
             | Caller::Anonymous { remote } => *remote,
             Caller::AdminSocket { .. } => None,
         }
@@ -127,7 +131,11 @@ impl AuthServer {
                             })?;
                         self.forwarded_caller(&der, fwd_remote)
                     }
-                    None => Ok(Caller::Proxy { remote: fwd_remote }),
+                    None => Ok(Caller::Proxy {
+                        remote: fwd_remote,
+                        internal: fwd_remote.is_none()
+                            && headers.contains_key(keygate_api::PROXY_INTERNAL_HEADER),
+                    }),
                 }
             }
             Some(SystemRole::Node) => {

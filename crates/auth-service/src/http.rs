@@ -46,6 +46,7 @@ fn routes() -> Router<AuthServer> {
         .route("/v1/signup", post(signup))
         .route("/v1/certs/renew", post(renew))
         .route("/v1/certs/sign", post(sign))
+        .route("/v1/certs/host", post(sign_host))
         .route("/v1/status", get(status))
         .route("/v1/ca/{kind}", get(ca_export))
         .route("/v1/users", post(add_user))
@@ -59,6 +60,11 @@ fn routes() -> Router<AuthServer> {
         .route("/v1/nodes/watch", get(node_watch))
         .route("/v1/nodes/events", post(node_events))
         .route("/v1/sessions", get(list_sessions))
+        .route("/v1/openssh/host-cert", post(openssh_host_cert))
+        .route("/v1/openssh/session", post(openssh_session))
+        .route("/v1/openssh/watch", get(openssh_watch))
+        .route("/v1/openssh/recheck", post(openssh_recheck))
+        .route("/v1/openssh/events", post(openssh_events))
         .route("/v1/access/explain", post(access_explain))
         .route("/v1/access/who-can", get(access_who_can))
         .route("/v1/access/what-can", get(access_what_can))
@@ -126,6 +132,17 @@ async fn sign(
 ) -> Res<keygate_api::CertsResponse> {
     let c = caller(&s, conn, unix, &headers)?;
     Ok(Json(s.sign(&c, req).await?))
+}
+
+async fn sign_host(
+    State(s): State<AuthServer>,
+    conn: Option<Extension<ConnInfo>>,
+    unix: Option<Extension<UnixPeer>>,
+    headers: HeaderMap,
+    Json(req): Json<keygate_api::HostSignRequest>,
+) -> Res<keygate_api::HostSignResponse> {
+    let c = caller(&s, conn, unix, &headers)?;
+    Ok(Json(s.sign_host(&c, req).await?))
 }
 
 async fn status(
@@ -342,6 +359,64 @@ async fn node_events(
 ) -> Res<Ack> {
     let c = resolve(&s, (conn, unix, headers))?;
     let n = s.node_events(&c, events).await?;
+    Ok(Json(Ack {
+        message: format!("{n} events recorded"),
+    }))
+}
+
+async fn openssh_host_cert(
+    State(s): State<AuthServer>,
+    conn: Option<Extension<ConnInfo>>,
+    unix: Option<Extension<UnixPeer>>,
+    headers: HeaderMap,
+    Json(req): Json<keygate_api::OpenSshHostCertRequest>,
+) -> Res<keygate_api::OpenSshHostCert> {
+    let c = resolve(&s, (conn, unix, headers))?;
+    Ok(Json(s.openssh_host_cert(&c, req).await?))
+}
+
+async fn openssh_session(
+    State(s): State<AuthServer>,
+    conn: Option<Extension<ConnInfo>>,
+    unix: Option<Extension<UnixPeer>>,
+    headers: HeaderMap,
+    Json(req): Json<keygate_api::OpenSshSessionRequest>,
+) -> Res<keygate_api::OpenSshSessionGrant> {
+    let c = resolve(&s, (conn, unix, headers))?;
+    Ok(Json(s.openssh_session(&c, req).await?))
+}
+
+async fn openssh_watch(
+    State(s): State<AuthServer>,
+    conn: Option<Extension<ConnInfo>>,
+    unix: Option<Extension<UnixPeer>>,
+    headers: HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<WatchQuery>,
+) -> Res<keygate_api::WatchResponse> {
+    let c = resolve(&s, (conn, unix, headers))?;
+    Ok(Json(s.openssh_watch(&c, q.from).await?))
+}
+
+async fn openssh_recheck(
+    State(s): State<AuthServer>,
+    conn: Option<Extension<ConnInfo>>,
+    unix: Option<Extension<UnixPeer>>,
+    headers: HeaderMap,
+    Json(req): Json<Vec<keygate_api::OpenSshLiveSession>>,
+) -> Res<Vec<keygate_api::OpenSshRevoked>> {
+    let c = resolve(&s, (conn, unix, headers))?;
+    Ok(Json(s.openssh_recheck(&c, req).await?))
+}
+
+async fn openssh_events(
+    State(s): State<AuthServer>,
+    conn: Option<Extension<ConnInfo>>,
+    unix: Option<Extension<UnixPeer>>,
+    headers: HeaderMap,
+    Json(events): Json<Vec<keygate_audit_model::AuditEvent>>,
+) -> Res<Ack> {
+    let c = resolve(&s, (conn, unix, headers))?;
+    let n = s.openssh_events(&c, events).await?;
     Ok(Json(Ack {
         message: format!("{n} events recorded"),
     }))

@@ -21,6 +21,8 @@ mod http;
 mod issue;
 mod login;
 mod nodes;
+mod openssh;
+mod openssh_admin;
 mod ratelimit;
 mod repo;
 mod server;

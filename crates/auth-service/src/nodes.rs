@@ -379,6 +379,12 @@ impl AuthServer {
     /// changed after `from`, or after a bounded wait.
     pub async fn node_watch(&self, caller: &Caller, from: i64) -> Result<WatchResponse, AuthError> {
         self.registration(caller).await?;
+        self.policy_watch(from).await
+    }
+
+    /// Waits until a role or lock changes after `from` (or a bounded time
+    /// passes): what nodes and the relay re-check live sessions on.
+    pub(crate) async fn policy_watch(&self, from: i64) -> Result<WatchResponse, AuthError> {
         let mut watch = self
             .repo()
             .backend
@@ -454,6 +460,7 @@ impl AuthServer {
                 labels,
                 addr: n.spec.addr.clone(),
                 logins,
+                sub_kind: n.spec.sub_kind.clone(),
             });
         }
         Ok(out)
@@ -461,11 +468,11 @@ impl AuthServer {
 }
 
 /// Most events one node may send in one call.
-const MAX_EVENTS_PER_CALL: usize = 1000;
+pub(crate) const MAX_EVENTS_PER_CALL: usize = 1000;
 
 /// Event types a node may report; everything else is refused, so a
 /// compromised node cannot forge admin or login events.
-const NODE_EVENTS: &[&str] = &[
+pub(crate) const NODE_EVENTS: &[&str] = &[
     "session.start",
     "session.end",
     "exec",

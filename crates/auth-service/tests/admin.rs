@@ -105,7 +105,13 @@ async fn anonymous_callers_and_missing_users_get_nothing() {
     assert_err!(c.auth.list(&anon, Kind::User).await, Unauthenticated);
     assert_err!(
         c.auth
-            .list(&Caller::Proxy { remote: None }, Kind::User)
+            .list(
+                &Caller::Proxy {
+                    remote: None,
+                    internal: false
+                },
+                Kind::User
+            )
             .await,
         Unauthenticated
     );

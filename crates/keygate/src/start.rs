@@ -335,6 +335,7 @@ pub async fn start(opts: StartOptions) -> Result<Running, StartError> {
         auth_tls: to_auth_tls,
         public_tls,
         tunnels: Some(Arc::new(tunnels.clone())),
+        clock: opts.clock.clone(),
     };
     let s = shutdown.clone();
     tasks.spawn(async move {

@@ -337,10 +337,21 @@ pub async fn proxy_ssh(target: &str, proxy: Option<String>) -> Result<(), Failur
         r
     };
     // The session ends when the node closes its side.
-    tokio::select! {
+    let r = tokio::select! {
         r = down => r.map(|_| ()).map_err(|e| Failure::usage(format!("connection to {node} broke: {e}"))),
         _ = async { let _ = up.await; std::future::pending::<()>().await } => Ok(()),
-    }
+    };
+    // ssh may still be writing when the far side closes (e.g. right after
+    // a refusal whose reason is in the disconnect message it has not read
+    // yet): keep its pipe open briefly, so it reads the reason instead of
+    // dying on EPIPE.
+    let mut sink = tokio::io::sink();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        tokio::io::copy(&mut tokio::io::stdin(), &mut sink),
+    )
+    .await;
+    r
 }
 
 /// `kg config`: an ssh_config block for plain OpenSSH.

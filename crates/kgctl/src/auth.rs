@@ -20,17 +20,24 @@ pub enum AuthCmd {
         #[arg(long = "type")]
         ca_type: String,
     },
-    /// Issue an identity file (key + certificates + CA + proxy) for a user or bot.
+    /// Issue an identity file (key + certificates + CA + proxy) for a user or bot,
+    /// or (--host) a host certificate for an agentless node's sshd key.
     #[command(
-        after_help = "Example:\n  kgctl auth sign --user ci-bot --ttl 8h --out ci-bot.identity\n  kgctl -i ci-bot.identity get roles"
+        after_help = "Examples:\n  kgctl auth sign --user ci-bot --ttl 8h --out ci-bot.identity\n  kgctl -i ci-bot.identity get roles\n  kgctl auth sign --host db-1 --key /etc/ssh/ssh_host_ed25519_key.pub --out /etc/ssh/ssh_host_ed25519_key-cert.pub"
     )]
     Sign {
         /// Whose identity.
+        #[arg(long, conflicts_with = "host", required_unless_present = "host")]
+        user: Option<String>,
+        /// Agentless node whose sshd host key to certify (with --key).
+        #[arg(long, requires = "key")]
+        host: Option<String>,
+        /// The host's public key file (with --host).
         #[arg(long)]
-        user: String,
-        /// Lifetime, e.g. 8h.
-        #[arg(long, default_value = "12h")]
-        ttl: String,
+        key: Option<PathBuf>,
+        /// Lifetime, e.g. 8h [default: 12h for users, 720h for hosts].
+        #[arg(long)]
+        ttl: Option<String>,
         /// Output file (written 0600).
         #[arg(long)]
         out: PathBuf,
@@ -101,16 +108,27 @@ pub async fn run(client: &ApiClient, cli: &Cli, cmd: &AuthCmd) -> Result<(), Fai
             Ok(())
         }
         AuthCmd::Sign {
+            host: Some(host),
+            key: Some(key),
+            ttl,
+            out: path,
+            ..
+        } => sign_host(client, host, key, ttl.as_deref(), path).await,
+        AuthCmd::Sign {
             user,
             ttl,
             out: path,
             proxy,
+            ..
         } => {
+            let user = user
+                .clone()
+                .ok_or_else(|| Failure::usage("pass --user NAME (or --host NODE --key FILE)"))?;
             let key = ClientKey::generate();
             let req = SignRequest {
                 user: user.clone(),
                 public_key: key.public_openssh()?,
-                ttl_secs: ttl_secs(ttl)?,
+                ttl_secs: ttl_secs(ttl.as_deref().unwrap_or("12h"))?,
             };
             let certs: CertsResponse = client.post("/v1/certs/sign", &req).await?;
             let status: StatusResponse = client.get("/v1/status").await?;
@@ -140,4 +158,32 @@ pub async fn run(client: &ApiClient, cli: &Cli, cmd: &AuthCmd) -> Result<(), Fai
             Ok(())
         }
     }
+}
+
+/// `kgctl auth sign --host`: writes the certificate next to the key
+/// (world-readable, like sshd's other public files).
+async fn sign_host(
+    client: &ApiClient,
+    host: &str,
+    key: &std::path::Path,
+    ttl: Option<&str>,
+    path: &std::path::Path,
+) -> Result<(), Failure> {
+    let public_key = std::fs::read_to_string(key)
+        .map_err(|e| Failure::usage(format!("cannot read {}: {e}", key.display())))?;
+    let req = keygate_api::HostSignRequest {
+        node: host.to_owned(),
+        public_key: public_key.trim().to_owned(),
+        ttl_secs: ttl.map(ttl_secs).transpose()?,
+    };
+    let resp: keygate_api::HostSignResponse = client.post("/v1/certs/host", &req).await?;
+    std::fs::write(path, format!("{}\n", resp.cert.trim()))
+        .map_err(|e| Failure::usage(format!("cannot write {}: {e}", path.display())))?;
+    out(&format!(
+        "Wrote the host certificate for {host:?} ({}) to {}.\nsshd_config: HostCertificate {}\n",
+        resp.principals.join(", "),
+        path.display(),
+        path.display()
+    ));
+    Ok(())
 }

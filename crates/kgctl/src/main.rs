@@ -6,6 +6,7 @@ mod apply;
 mod audit;
 mod auth;
 mod connect;
+mod nodes;
 mod resources;
 mod sessions;
 mod tokens;
@@ -108,18 +109,12 @@ enum Cmd {
     /// List or remove locks.
     #[command(subcommand)]
     Locks(tokens::LocksCmd),
-    /// List nodes.
+    /// List nodes; register agentless OpenSSH hosts.
     #[command(subcommand)]
-    Nodes(NodesCmd),
+    Nodes(nodes::NodesCmd),
     /// Explain access decisions: why a user may or may not log in, who can reach a node, what a user can reach.
     #[command(subcommand)]
     Access(access::AccessCmd),
-}
-
-#[derive(Subcommand)]
-enum NodesCmd {
-    /// List registered nodes.
-    Ls,
 }
 
 pub use keygate_client::Failure;
@@ -160,7 +155,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Cmd::Tokens(c) => tokens::tokens(&client, c, data_format(&cli)?).await,
         Cmd::Lock(a) => tokens::lock(&client, a, data_format(&cli)?).await,
         Cmd::Locks(c) => tokens::locks(&client, c, data_format(&cli)?).await,
-        Cmd::Nodes(NodesCmd::Ls) => resources::get(&client, "node", data_format(&cli)?).await,
+        Cmd::Nodes(c) => nodes::run(&client, c, data_format(&cli)?).await,
         Cmd::Access(c) => access::run(&client, c, data_format(&cli)?).await,
     }
 }

@@ -1,76 +1,14 @@
-//! The node's access decision: the pure policy engine over the local
-//! snapshot. The user's role *names* come from their certificate; role
-//! *definitions*, locks and labels come from the snapshot, so a role edit
-//! or a lock applies to certificates already issued.
+//! The node's access decision: the shared login decision of
+//! `keygate-policy` over the node's local snapshot.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
-use keygate_policy::{AccessContext, Action, Denial, Identity, Target, authorize, combine_options};
+use keygate_policy::{Denial, SessionHost, decide_login};
 use time::OffsetDateTime;
 
 use crate::Snapshot;
 
-/// What the certificate says about its holder.
-#[derive(Debug, Clone)]
-pub struct CertFacts {
-    /// User (certificate key id).
-    pub user: String,
-    /// Role names (`roles@keygate`).
-    pub roles: Vec<String>,
-    /// Traits (`traits@keygate`).
-    pub traits: BTreeMap<String, Vec<String>>,
-    /// Serial (for serial locks).
-    pub serial: u64,
-    /// End of validity.
-    pub valid_before: OffsetDateTime,
-    /// The live session being re-checked (None for a new login).
-    pub session_id: Option<String>,
-}
-
-impl CertFacts {
-    /// Reads the Keygate extensions; absent or malformed ones mean no
-    /// roles (deny by default), never an error that could be retried into
-    /// something else.
-    pub fn from_extensions(
-        user: &str,
-        serial: u64,
-        valid_before: OffsetDateTime,
-        ext: &BTreeMap<String, String>,
-    ) -> Self {
-        let roles = ext
-            .get("roles@keygate")
-            .and_then(|v| serde_json::from_str(v).ok())
-            .unwrap_or_default();
-        let traits = ext
-            .get("traits@keygate")
-            .and_then(|v| serde_json::from_str(v).ok())
-            .unwrap_or_default();
-        Self {
-            user: user.to_owned(),
-            roles,
-            traits,
-            serial,
-            valid_before,
-            session_id: None,
-        }
-    }
-}
-
-/// What an allowed session may do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Grant {
-    /// `ssh -L` allowed.
-    pub port_forwarding: bool,
-    /// Agent forwarding allowed.
-    pub agent_forwarding: bool,
-    /// Close idle sessions after this.
-    pub idle_timeout: Option<Duration>,
-    /// Close the session at this time (certificate expiry) when set.
-    pub disconnect_at: Option<OffsetDateTime>,
-    /// The role and rule that allowed it (for the audit log).
-    pub allowed_by: String,
-}
+pub use keygate_policy::{CertFacts, SessionGrant as Grant};
 
 /// Decides whether `cert` may log in as `login` on this node now.
 pub fn decide(
@@ -81,42 +19,15 @@ pub fn decide(
     login: &str,
     now: OffsetDateTime,
 ) -> Result<Grant, Denial> {
-    // Roles that no longer exist or have expired grant nothing.
-    let roles = cert
-        .roles
-        .iter()
-        .filter_map(|n| snap.roles.get(n))
-        .filter(|r| r.metadata.expires.is_none_or(|e| e > now))
-        .cloned()
-        .collect::<Vec<_>>();
-    let identity = Identity {
-        user: cert.user.clone(),
-        roles,
-        traits: cert.traits.clone(),
-    };
     // Self-reported labels never override authoritative ones.
     let mut labels = self_labels.clone();
     labels.extend(snap.labels.clone());
-    let target = Target::Node {
+    let host = SessionHost {
         name: &snap.node_name,
         id: node_id,
         labels: &labels,
     };
-    let ctx = AccessContext {
-        locks: &snap.locks,
-        serial: Some(cert.serial),
-        mfa_device: None,
-        session_id: cert.session_id.as_deref(),
-    };
-    let permit = authorize(&identity, target, Action::Login(login), &ctx, now)?;
-    let opts = combine_options(&identity.roles);
-    Ok(Grant {
-        port_forwarding: opts.port_forwarding,
-        agent_forwarding: opts.agent_forwarding,
-        idle_timeout: opts.client_idle_timeout,
-        disconnect_at: opts.disconnect_expired_cert.then_some(cert.valid_before),
-        allowed_by: format!("{}/{}", permit.role(), permit.rule()),
-    })
+    decide_login(&snap.roles, &snap.locks, host, cert, login, now)
 }
 
 #[cfg(test)]
@@ -124,6 +35,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
     use super::*;
     use keygate_types::{AnyResource, load_documents};
+    use std::time::Duration;
 
     fn snap() -> Snapshot {
         let yaml = "kind: role\nversion: v1\nmetadata: {name: dev}\nspec:\n  options: {client_idle_timeout: 5m, disconnect_expired_cert: true}\n  allow:\n    logins: ['{{internal.logins}}']\n    node_labels: {env: dev}\n---\nkind: lock\nversion: v1\nmetadata: {name: l1}\nspec: {target: {user: mallory}, message: offboarded}\n";

@@ -16,6 +16,7 @@ mod explain;
 mod expression;
 mod labels;
 mod options;
+mod session;
 mod traits;
 
 pub use decision::{
@@ -27,4 +28,7 @@ pub use explain::{
 };
 pub use labels::{label_selector_matches, value_matches};
 pub use options::{EffectiveOptions, combine_options};
+pub use session::{
+    CertFacts, ROLES_EXTENSION, SessionGrant, SessionHost, TRAITS_EXTENSION, decide_login,
+};
 pub use traits::expand_template;

@@ -120,6 +120,9 @@ pub async fn connect(
             "only the node's SSH service can be reached".into(),
         );
     }
+    if node.sub_kind == "openssh" {
+        return relay_connect(&p, &node, conn.remote, req).await;
+    }
     let upstream: Box<dyn Stream> = match p.tunnels.as_ref().map(|t| t.clone()) {
         Some(t) => match t.dial(&node.id).await {
             Ok(mut s) => {
@@ -173,6 +176,41 @@ pub async fn connect(
             Err(e) => tracing::debug!("upgrade failed: {e}"),
         }
     });
+    switching()
+}
+
+/// Agentless node: the proxy terminates SSH itself (the relay), so the
+/// upgraded stream goes into the relay rather than to the host.
+async fn relay_connect(
+    p: &Proxy,
+    node: &NodeInfo,
+    client: std::net::SocketAddr,
+    mut req: Request,
+) -> Response {
+    if let Err(e) = p.relay_auth.refresh_user_ca().await {
+        return error(StatusCode::BAD_GATEWAY, ErrorCode::Internal, e);
+    }
+    let prepared = match p.relay.prepare(&node.name).await {
+        Ok(pr) => pr,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_GATEWAY,
+                ErrorCode::Internal,
+                format!("node {:?}: {e}", node.name),
+            );
+        }
+    };
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        match on_upgrade.await {
+            Ok(up) => prepared.serve(TokioIo::new(up), client).await,
+            Err(e) => tracing::debug!("upgrade failed: {e}"),
+        }
+    });
+    switching()
+}
+
+fn switching() -> Response {
     (
         StatusCode::SWITCHING_PROTOCOLS,
         [

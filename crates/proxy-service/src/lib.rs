@@ -6,7 +6,10 @@
 //! attached (ARCHITECTURE.md §6). It holds no state and makes no access
 //! decision of its own: auth re-verifies the forwarded certificate and
 //! authorizes every call.
-//! Does not own: SSH routing and tunnels (server-access issue), the web UI.
+//! Also: `/v1/connect` (an upgraded stream to a node over its tunnel, or,
+//! for agentless OpenSSH nodes, into the SSH relay of `keygate-ssh-relay`,
+//! whose decisions auth makes through the proxy-only `/v1/openssh/*` API).
+//! Does not own: the web UI.
 #![forbid(unsafe_code)]
 
 use std::net::SocketAddr;
@@ -27,6 +30,7 @@ use keygate_tls::{ConnInfo, rustls};
 use tokio_util::sync::CancellationToken;
 
 mod connect;
+mod relay;
 
 pub use keygate_tunnel::TunnelServer;
 
@@ -42,6 +46,8 @@ pub struct ProxyConfig {
     pub public_tls: Arc<rustls::ServerConfig>,
     /// Reverse tunnels from nodes (None: direct dial only).
     pub tunnels: Option<Arc<TunnelServer>>,
+    /// The source of time.
+    pub clock: keygate_clock::SharedClock,
 }
 
 #[derive(Clone)]
@@ -52,6 +58,22 @@ struct Proxy {
     auth_base: String,
     /// Node tunnels.
     tunnels: Option<Arc<TunnelServer>>,
+    /// The relay to agentless OpenSSH nodes.
+    relay: keygate_ssh_relay::Relay,
+    /// Auth as the relay sees it.
+    relay_auth: Arc<relay::AuthAuthority>,
+}
+
+/// The proxy's routes and the background work they need.
+struct Built {
+    /// Routes.
+    router: Router,
+    /// The relay.
+    relay: keygate_ssh_relay::Relay,
+    /// Its audit tap.
+    tap: Arc<relay::AuditTap>,
+    /// Auth on the proxy's own account.
+    internal: relay::Internal,
 }
 
 /// Errors starting the proxy.
@@ -60,13 +82,16 @@ pub enum ProxyError {
     /// The HTTP client for auth could not be built.
     #[error("cannot set up the connection to auth: {0}")]
     Setup(String),
+    /// The SSH relay could not be set up.
+    #[error(transparent)]
+    Relay(#[from] keygate_ssh_relay::RelayError),
     /// Serving failed.
     #[error(transparent)]
     Serve(#[from] keygate_tls::ServeError),
 }
 
-/// The proxy's routes, for serving or testing.
-pub fn router(cfg: &ProxyConfig) -> Result<Router, ProxyError> {
+/// The proxy's routes and relay.
+fn build(cfg: &ProxyConfig) -> Result<Built, ProxyError> {
     let http = reqwest::Client::builder()
         .tls_backend_preconfigured(cfg.auth_tls.clone())
         .no_proxy()
@@ -74,16 +99,45 @@ pub fn router(cfg: &ProxyConfig) -> Result<Router, ProxyError> {
         .timeout(Duration::from_secs(60))
         .build()
         .map_err(|e| ProxyError::Setup(e.to_string()))?;
+    let auth_base = format!("https://{}", cfg.auth_addr);
+    let internal = relay::Internal {
+        http: http.clone(),
+        auth_base: auth_base.clone(),
+    };
+    let relay_auth = Arc::new(relay::AuthAuthority::new(
+        internal.clone(),
+        cfg.clock.clone(),
+    ));
+    let tap = Arc::new(relay::AuditTap::new(cfg.clock.clone()));
+    let relay = keygate_ssh_relay::Relay::new(relay_auth.clone(), tap.clone(), cfg.clock.clone())?;
     let state = Proxy {
         http,
-        auth_base: format!("https://{}", cfg.auth_addr),
+        auth_base,
         tunnels: cfg.tunnels.clone(),
+        relay: relay.clone(),
+        relay_auth,
     };
-    Ok(Router::new()
+    let router = Router::new()
         .route("/readyz", get(readyz))
         .route("/v1/connect", get(connect::connect))
+        .route("/v1/openssh/{*rest}", any(internal_only))
         .route("/v1/{*rest}", any(forward))
-        .with_state(state))
+        .with_state(state);
+    Ok(Built {
+        router,
+        relay,
+        tap,
+        internal,
+    })
+}
+
+/// Auth's proxy-only API is never reachable through the proxy.
+async fn internal_only() -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        ErrorCode::NotFound,
+        "no such endpoint".into(),
+    )
 }
 
 /// Serves the proxy on `listener` until `shutdown`.
@@ -92,8 +146,21 @@ pub async fn run(
     listener: tokio::net::TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), ProxyError> {
-    let app = router(&cfg)?;
-    keygate_tls::serve_tls(listener, cfg.public_tls.clone(), app, shutdown).await?;
+    let built = build(&cfg)?;
+    let tap = built.tap.clone();
+    let internal = built.internal.clone();
+    let s = shutdown.clone();
+    tokio::spawn(async move { tap.upload(internal, s).await });
+    tokio::spawn(relay::recheck_loop(
+        built.relay.clone(),
+        built.internal.clone(),
+        built.tap.clone(),
+        shutdown.clone(),
+    ));
+    let served =
+        keygate_tls::serve_tls(listener, cfg.public_tls.clone(), built.router, shutdown).await;
+    built.relay.terminate_all("the proxy is shutting down");
+    served?;
     Ok(())
 }
 

@@ -36,6 +36,11 @@ pub struct SshdConfig {
     /// the *first* value of a keyword, so these add settings (or `Match`
     /// blocks) rather than override the defaults.
     pub extra: Vec<String>,
+    /// Use this host key (private key file; its `.pub` beside it) instead
+    /// of a fresh one, e.g. to give sshd a host certificate made for it.
+    pub host_key: Option<PathBuf>,
+    /// Listen on this port instead of a free one picked at start.
+    pub port: Option<u16>,
 }
 
 /// A running `sshd -D` with its own host key and config, killed on drop.
@@ -70,12 +75,18 @@ impl Sshd {
             .prefix("keygate-sshd-")
             .tempdir()
             .map_err(TestkitError::io("create a directory for sshd"))?;
-        let host_key = dir.path().join("ssh_host_ed25519_key");
-        run_ok(
-            Command::new(SSH_KEYGEN)
-                .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-                .arg(&host_key),
-        )?;
+        let host_key = match &config.host_key {
+            Some(k) => k.clone(),
+            None => {
+                let k = dir.path().join("ssh_host_ed25519_key");
+                run_ok(
+                    Command::new(SSH_KEYGEN)
+                        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+                        .arg(&k),
+                )?;
+                k
+            }
+        };
         let ca_file = dir.path().join("trusted_user_ca_keys");
         let mut cas = config
             .trusted_user_ca_keys
@@ -89,7 +100,10 @@ impl Sshd {
 
         let mut last_err = None;
         for attempt in 1..=BIND_ATTEMPTS {
-            let port = free_port()?;
+            let port = match config.port {
+                Some(p) => p,
+                None => free_port()?,
+            };
             let log_path = dir.path().join(format!("sshd-{attempt}.log"));
             let config_path = dir.path().join("sshd_config");
             let text = render_config(

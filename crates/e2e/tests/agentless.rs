@@ -1,0 +1,403 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+//! Agentless OpenSSH hosts end to end: a real `sshd` that trusts only the
+//! cluster's openssh CA and presents a host certificate from
+//! `kgctl auth sign --host`, reached with plain `ssh`, `scp`, `rsync` and
+//! `kg ssh` through the proxy's relay. A user's own certificate is useless
+//! against that sshd directly; a lock ends a relayed session; a host with a
+//! certificate for another name or from another CA is refused.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use keygate_e2e::{Cluster, KillOnDrop, Stopwatch, run, text, wait_until};
+use keygate_testkit::{SSH, SSH_KEYGEN, Sshd, SshdConfig, free_port};
+use sha2::{Digest, Sha256};
+
+/// How often polling loops look again.
+const POLL: Duration = Duration::from_millis(100);
+
+/// An agentless host: its sshd and the files behind it.
+struct Host {
+    /// The running sshd.
+    sshd: Sshd,
+    /// Node name.
+    name: String,
+    /// Host key, certificate.
+    _dir: tempfile::TempDir,
+}
+
+fn keygen(path: &Path) {
+    let o = run(
+        Command::new(SSH_KEYGEN)
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(path),
+        "",
+    );
+    assert!(o.status.success(), "ssh-keygen: {}", text(&o));
+}
+
+/// Registers `name` and starts its sshd set up as docs/agentless.md says.
+/// `cert_for` signs the host key as another node (to test refusals).
+fn add_host(c: &Cluster, name: &str, labels: &str, cert_for: Option<&str>) -> Host {
+    let port = free_port().unwrap();
+    c.kgctl_ok(&[
+        "nodes",
+        "add",
+        "--openssh",
+        "--name",
+        name,
+        "--address",
+        &format!("127.0.0.1:{port}"),
+        "--labels",
+        labels,
+    ])
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("ssh_host_ed25519_key");
+    keygen(&key);
+    let cert = dir.path().join("ssh_host_ed25519_key-cert.pub");
+    let pub_key = format!("{}.pub", key.display());
+    c.kgctl_ok(&[
+        "auth",
+        "sign",
+        "--host",
+        cert_for.unwrap_or(name),
+        "--key",
+        &pub_key,
+        "--out",
+        &cert.to_string_lossy(),
+    ])
+    .unwrap();
+    let ca = c
+        .kgctl_ok(&["auth", "export", "--type", "openssh"])
+        .unwrap();
+    let ca_lines: Vec<String> = String::from_utf8_lossy(&ca.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_owned)
+        .collect();
+    assert!(!ca_lines.is_empty(), "no openssh CA keys exported");
+    let sshd = Sshd::start(SshdConfig {
+        trusted_user_ca_keys: ca_lines,
+        extra: vec![
+            format!("HostCertificate {}", cert.display()),
+            "Subsystem sftp internal-sftp".to_owned(),
+        ],
+        host_key: Some(key),
+        port: Some(port),
+    })
+    .unwrap();
+    Host {
+        sshd,
+        name: name.to_owned(),
+        _dir: dir,
+    }
+}
+
+/// Plain `ssh -F <kg config>` to `login@node.cluster`.
+fn plain_ssh(c: &Cluster, config: &Path, node: &str, cmd: &str) -> Output {
+    run(
+        Command::new(SSH)
+            .env("KEYGATE_HOME", &c.home)
+            .env_remove("SSH_AUTH_SOCK")
+            .arg("-F")
+            .arg(config)
+            .args(["-o", "BatchMode=yes", "-l", c.login()])
+            .arg(format!("{node}.{}", c.name))
+            .arg(cmd),
+        "",
+    )
+}
+
+fn sha256(p: &Path) -> Vec<u8> {
+    Sha256::digest(std::fs::read(p).unwrap()).to_vec()
+}
+
+fn random_file(path: &Path, len: usize) {
+    use rand::RngCore;
+    let mut data = vec![0u8; len];
+    rand::thread_rng().fill_bytes(&mut data);
+    std::fs::write(path, data).unwrap();
+}
+
+/// Removes the listed files when dropped (the host is this machine).
+struct RemoveOnDrop(Vec<PathBuf>);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+#[test]
+fn plain_openssh_tools_reach_an_agentless_host_through_the_relay() {
+    let c = Cluster::start().unwrap();
+    let host = add_host(&c, "ag1", "env=dev", None);
+    let config = c.ssh_config().unwrap();
+    let login = c.login().to_owned();
+
+    // kg ls shows it; plain ssh runs a command as the login.
+    assert!(c.node_names().unwrap().contains(&host.name));
+    let o = plain_ssh(&c, &config, "ag1", "id -un");
+    assert!(
+        o.status.success(),
+        "ssh via relay: {}\nsshd: {}",
+        text(&o),
+        host.sshd.log()
+    );
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), login);
+    // The host saw the openssh-CA certificate, not the user's.
+    let log = host.sshd.log();
+    assert!(
+        log.contains("Accepted certificate ID \"admin\""),
+        "sshd log: {log}"
+    );
+
+    // kg ssh too, with the remote exit status.
+    let o = c.ssh(&[&format!("{login}@ag1"), "exit 3"]);
+    assert_eq!(o.status.code(), Some(3), "kg ssh: {}", text(&o));
+
+    // scp and rsync copy byte-exact both ways.
+    let local = c.tmp.path().join("up.bin");
+    random_file(&local, 5 * 1024 * 1024);
+    let want = sha256(&local);
+    let remote = format!("/tmp/kgt-agentless-{}.bin", std::process::id());
+    let remote2 = format!("{remote}.rsync");
+    let _cleanup = RemoveOnDrop(vec![PathBuf::from(&remote), PathBuf::from(&remote2)]);
+    let target = format!("{login}@ag1.{}", c.name);
+    let scp = |from: &str, to: &str| {
+        run(
+            Command::new("scp")
+                .env("KEYGATE_HOME", &c.home)
+                .env_remove("SSH_AUTH_SOCK")
+                .arg("-F")
+                .arg(&config)
+                .args(["-o", "BatchMode=yes", from, to]),
+            "",
+        )
+    };
+    let o = scp(&local.to_string_lossy(), &format!("{target}:{remote}"));
+    assert!(o.status.success(), "scp up: {}", text(&o));
+    let back = c.tmp.path().join("back.bin");
+    let o = scp(&format!("{target}:{remote}"), &back.to_string_lossy());
+    assert!(o.status.success(), "scp down: {}", text(&o));
+    assert_eq!(sha256(&back), want, "scp round trip is byte-exact");
+
+    let ssh_cmd = format!("ssh -F {} -o BatchMode=yes", config.display());
+    let rsync = |from: &str, to: &str| {
+        run(
+            Command::new("rsync")
+                .env("KEYGATE_HOME", &c.home)
+                .env_remove("SSH_AUTH_SOCK")
+                .args(["-a", "-e", &ssh_cmd, from, to]),
+            "",
+        )
+    };
+    let o = rsync(&local.to_string_lossy(), &format!("{target}:{remote2}"));
+    assert!(o.status.success(), "rsync up: {}", text(&o));
+    let back2 = c.tmp.path().join("back-rsync.bin");
+    let o = rsync(&format!("{target}:{remote2}"), &back2.to_string_lossy());
+    assert!(o.status.success(), "rsync down: {}", text(&o));
+    assert_eq!(sha256(&back2), want, "rsync round trip is byte-exact");
+
+    // The user's own certificate is useless against the host directly:
+    // its sshd trusts only the openssh CA.
+    let (key, cert) = c.profile_key();
+    let o = run(
+        Command::new(SSH)
+            .env_remove("SSH_AUTH_SOCK")
+            .args(["-F", "/dev/null", "-o", "BatchMode=yes"])
+            .args([
+                "-o",
+                "StrictHostKeyChecking=no",
+                "-o",
+                "UserKnownHostsFile=/dev/null",
+            ])
+            .args(["-o", "IdentitiesOnly=yes"])
+            .arg("-o")
+            .arg(format!("IdentityFile={}", key.display()))
+            .arg("-o")
+            .arg(format!("CertificateFile={}", cert.display()))
+            .args([
+                "-p",
+                &host.sshd.port().to_string(),
+                "-l",
+                &login,
+                "127.0.0.1",
+                "true",
+            ]),
+        "",
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(255),
+        "direct login must fail: {}",
+        text(&o)
+    );
+    assert!(
+        text(&o).contains("Permission denied"),
+        "direct login: {}",
+        text(&o)
+    );
+
+    // The audit log has the relayed session with the real client address.
+    let o = c
+        .kgctl_ok(&[
+            "audit",
+            "search",
+            "--type",
+            "session.end",
+            "--format",
+            "json",
+        ])
+        .unwrap();
+    let events: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let relayed = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["node"] == "ag1" && e["via"] == "openssh-relay" && e["user"] == "admin");
+    assert!(relayed, "no relayed session.end event: {events}");
+}
+
+#[test]
+fn relay_refuses_impostor_hosts_and_denied_logins() {
+    let c = Cluster::start().unwrap();
+    let config = c.ssh_config().unwrap();
+    // A host whose certificate names another node.
+    let _other = add_host(&c, "ag-other", "env=dev", None);
+    let _liar = add_host(&c, "ag-liar", "env=dev", Some("ag-other"));
+    let o = plain_ssh(&c, &config, "ag-liar", "true");
+    assert_eq!(o.status.code(), Some(255), "{}", text(&o));
+    assert!(
+        text(&o).contains("host certificate is for"),
+        "impostor host: {}",
+        text(&o)
+    );
+
+    // A host whose certificate comes from another CA.
+    let port = free_port().unwrap();
+    c.kgctl_ok(&[
+        "nodes",
+        "add",
+        "--openssh",
+        "--name",
+        "ag-foreign",
+        "--address",
+        &format!("127.0.0.1:{port}"),
+    ])
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("foreign_ca");
+    keygen(&ca);
+    let key = dir.path().join("host");
+    keygen(&key);
+    let o = run(
+        Command::new(SSH_KEYGEN)
+            .args(["-q", "-s"])
+            .arg(&ca)
+            .args(["-I", "foreign", "-h", "-n", "ag-foreign,127.0.0.1"])
+            .arg(format!("{}.pub", key.display())),
+        "",
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let openssh_ca = c
+        .kgctl_ok(&["auth", "export", "--type", "openssh"])
+        .unwrap();
+    let _foreign = Sshd::start(SshdConfig {
+        trusted_user_ca_keys: vec![String::from_utf8_lossy(&openssh_ca.stdout).into_owned()],
+        extra: vec![format!("HostCertificate {}-cert.pub", key.display())],
+        host_key: Some(key.clone()),
+        port: Some(port),
+    })
+    .unwrap();
+    let o = plain_ssh(&c, &config, "ag-foreign", "true");
+    assert_eq!(o.status.code(), Some(255), "{}", text(&o));
+    assert!(
+        text(&o).contains("host certificate was refused"),
+        "foreign CA: {}",
+        text(&o)
+    );
+
+    // Roles decide at the relay: root, denied by a role, is not in the
+    // certificate and the relay says so.
+    c.apply(
+        "kind: role\nversion: v1\nmetadata: {name: no-root}\nspec:\n  deny:\n    logins: [root]\n",
+    )
+    .unwrap();
+    c.set_admin(&["admin", "no-root"], &["root", c.login()])
+        .unwrap();
+    let o = run(
+        Command::new(SSH)
+            .env("KEYGATE_HOME", &c.home)
+            .env_remove("SSH_AUTH_SOCK")
+            .arg("-F")
+            .arg(&config)
+            .args(["-o", "BatchMode=yes", "-l", "root"])
+            .arg(format!("ag-other.{}", c.name))
+            .arg("true"),
+        "",
+    );
+    assert_eq!(o.status.code(), Some(255), "{}", text(&o));
+    assert!(
+        text(&o).contains("access denied: login \"root\" is not in your certificate"),
+        "the denial says why: {}",
+        text(&o)
+    );
+}
+
+#[test]
+fn lock_ends_a_relayed_session() {
+    let c = Cluster::start().unwrap();
+    let _host = add_host(&c, "ag2", "env=dev", None);
+    let config = c.ssh_config().unwrap();
+    let mut bg = KillOnDrop(
+        Command::new(SSH)
+            .env("KEYGATE_HOME", &c.home)
+            .env_remove("SSH_AUTH_SOCK")
+            .arg("-F")
+            .arg(&config)
+            .args(["-o", "BatchMode=yes", "-l", c.login()])
+            .arg(format!("ag2.{}", c.name))
+            .arg("echo started; sleep 61")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let login = c.login().to_owned();
+    let running = wait_until(Duration::from_secs(10), POLL, || {
+        keygate_e2e::processes_of(&login, "sleep 61")
+            .ok()
+            .filter(|p| !p.is_empty())
+    });
+    assert!(running.is_some(), "the relayed session never started");
+    c.kgctl_ok(&["lock", "--user", "admin", "--message", "offboarded"])
+        .unwrap();
+    let watch = Stopwatch::start();
+    let ended = wait_until(Duration::from_secs(10), Duration::from_millis(20), || {
+        bg.0.try_wait().ok().flatten()
+    });
+    let elapsed = watch.elapsed();
+    assert!(ended.is_some(), "the relayed session survived the lock");
+    eprintln!("lock → relayed session ended after {elapsed:?}");
+    assert!(elapsed < Duration::from_secs(3), "took {elapsed:?}");
+    let mut err = String::new();
+    if let Some(mut e) = bg.0.stderr.take() {
+        use std::io::Read;
+        let _ = e.read_to_string(&mut err);
+    }
+    assert!(err.contains("offboarded"), "the user is told why: {err:?}");
+    // And new sessions are refused.
+    let o = plain_ssh(&c, &config, "ag2", "true");
+    assert_eq!(o.status.code(), Some(255), "{}", text(&o));
+}
