@@ -77,6 +77,26 @@ pub enum CaError {
         /// The library's explanation, if any.
         reason: String,
     },
+
+    // === a KRL or detached signature presented to us ===
+    /// The bytes are not an OpenSSH KRL this crate accepts: truncated,
+    /// trailing data, unknown or critical sections, a signature section,
+    /// more entries than the decoder's bounds. Regenerate the KRL (Keygate
+    /// emits only unsigned KRLs with serial and key-id lists and SHA-256
+    /// fingerprints).
+    #[error("malformed KRL: {reason}")]
+    MalformedKrl {
+        /// What could not be parsed or is refused.
+        reason: String,
+    },
+    /// A detached SSH signature (SSHSIG) must not be accepted: unreadable,
+    /// wrong namespace, untrusted key, or the signature does not match the
+    /// data. Do not use the signed file; fetch it and its signature again.
+    #[error("SSH signature rejected: {reason}")]
+    SignatureRejected {
+        /// Why it was rejected, phrased for an operator.
+        reason: String,
+    },
 }
 
 impl CaError {

@@ -1,8 +1,8 @@
 //! Targets for `keygate-ca`: X.509 identities, SSH certificate checks,
-//! sealed blobs and SSH fingerprints.
+//! sealed blobs, SSH fingerprints and KRLs.
 
 use keygate_ca::{
-    Kek, Sealed, ca_pin, parse_x509_identity, ssh_fingerprint, verify_host_cert, verify_pin,
+    Kek, Krl, Sealed, ca_pin, parse_x509_identity, ssh_fingerprint, verify_host_cert, verify_pin,
     verify_user_cert,
 };
 use time::OffsetDateTime;
@@ -15,6 +15,8 @@ use crate::invariant::{check, check_eq, must};
 const DEFAULT_NOW: i64 = 1_893_456_000;
 /// Most trusted CA keys one input may list.
 const MAX_TRUSTED_KEYS: usize = 16;
+/// Revoked serials and key ids per CA section checked by `ca_krl_decode`.
+const MAX_KRL_LOOKUPS: usize = 16;
 /// The fixed KEK the `ca_kek_open` seeds were sealed with: bytes 0, 1, …, 31.
 pub const FUZZ_KEK: [u8; 32] = [
     0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25,
@@ -136,4 +138,38 @@ pub fn ca_ssh_fingerprint(data: &[u8]) {
         "fingerprint of the same line with blanks",
     );
     check_eq(&padded, &fp, "blanks do not change the fingerprint");
+}
+
+/// `Krl::decode` on arbitrary bytes (the whole input is the KRL). A KRL
+/// that decodes re-encodes canonically (encoding the re-decoded value gives
+/// the same bytes) to the same value, and every serial and key id it lists
+/// is reported revoked for its CA.
+pub fn ca_krl_decode(data: &[u8]) {
+    let Ok(krl) = Krl::decode(data) else {
+        return;
+    };
+    let bytes = must(krl.encode(), "re-encoding a decoded KRL");
+    let again = must(Krl::decode(&bytes), "decoding our own encoding");
+    check_eq(&again, &krl, "decode/encode round trip");
+    check_eq(
+        &must(again.encode(), "encoding the re-decoded KRL"),
+        &bytes,
+        "canonical encoding",
+    );
+    for ca in &krl.certificates {
+        for serial in ca.serials.iter().take(MAX_KRL_LOOKUPS) {
+            check(
+                *serial != 0 && krl.is_cert_revoked(&ca.ca_public_key, *serial, ""),
+                "a listed serial is revoked",
+                &(&ca.ca_public_key, serial),
+            );
+        }
+        for key_id in ca.key_ids.iter().take(MAX_KRL_LOOKUPS) {
+            check(
+                krl.is_cert_revoked(&ca.ca_public_key, 0, key_id),
+                "a listed key id is revoked",
+                &(&ca.ca_public_key, key_id),
+            );
+        }
+    }
 }

@@ -84,6 +84,7 @@ replay_tests!(
     ca_ssh_cert,
     ca_kek_open,
     ca_ssh_fingerprint,
+    ca_krl_decode,
     authn_totp,
     authn_password,
     policy_value_matches,
