@@ -116,3 +116,20 @@ pub struct HostSignResponse {
     /// End of validity (Unix seconds).
     pub valid_before: i64,
 }
+
+/// `GET /v1/krl`: the cluster's key revocation list for OpenSSH hosts,
+/// public like the CA keys (it names revoked key ids and serials only).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KrlBundle {
+    /// KRL version (grows with every change).
+    pub version: u64,
+    /// When it was generated (Unix seconds).
+    pub generated_at: i64,
+    /// The binary OpenSSH KRL, base64.
+    pub krl: String,
+    /// Detached SSHSIG over the KRL bytes (namespace `krl@keygate`), by
+    /// the openssh CA.
+    pub signature: String,
+    /// The openssh CA's trusted public keys (for `TrustedUserCAKeys`).
+    pub openssh_ca_keys: Vec<String>,
+}

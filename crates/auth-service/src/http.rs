@@ -60,6 +60,7 @@ fn routes() -> Router<AuthServer> {
         .route("/v1/nodes/watch", get(node_watch))
         .route("/v1/nodes/events", post(node_events))
         .route("/v1/sessions", get(list_sessions))
+        .route("/v1/krl", get(krl))
         .route("/v1/openssh/host-cert", post(openssh_host_cert))
         .route("/v1/openssh/session", post(openssh_session))
         .route("/v1/openssh/watch", get(openssh_watch))
@@ -362,6 +363,11 @@ async fn node_events(
     Ok(Json(Ack {
         message: format!("{n} events recorded"),
     }))
+}
+
+/// Public, like the CA keys: sshd hosts fetch it without an identity.
+async fn krl(State(s): State<AuthServer>) -> Res<keygate_api::KrlBundle> {
+    Ok(Json(s.krl_bundle().await?))
 }
 
 async fn openssh_host_cert(

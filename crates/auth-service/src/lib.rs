@@ -19,6 +19,7 @@ mod caller;
 mod error;
 mod http;
 mod issue;
+mod krl;
 mod login;
 mod nodes;
 mod openssh;

@@ -164,7 +164,9 @@ impl AuthServer {
             }
         };
         let session_id = uuid::Uuid::new_v4().to_string();
-        let serial = random_serial();
+        // The user's own serial, so a lock on that certificate's serial
+        // revokes (in the KRL) every upstream certificate minted from it.
+        let serial = cert.serial;
         let mut extensions = BTreeMap::from([("permit-pty".to_owned(), String::new())]);
         if grant.port_forwarding {
             extensions.insert("permit-port-forwarding".into(), String::new());
@@ -194,7 +196,6 @@ impl AuthServer {
             .remote_addr(req.client_addr.clone())
             .field("cert_type", "openssh")
             .field("serial", serial.to_string())
-            .field("user_serial", cert.serial.to_string())
             .field("ttl_secs", UPSTREAM_CERT_TTL.as_secs())
             .field("allowed_by", grant.allowed_by.clone());
         self.audit(ev).await?;

@@ -83,10 +83,19 @@ fn add_host(c: &Cluster, name: &str, labels: &str, cert_for: Option<&str>) -> Ho
         .map(str::to_owned)
         .collect();
     assert!(!ca_lines.is_empty(), "no openssh CA keys exported");
+    // The KRL as docs/agentless.md sets it up: fetched by krl-sync before
+    // sshd starts (sshd refuses every login if RevokedKeys is missing).
+    let b = &c.daemon.banner;
+    let o = krl_sync(
+        dir.path(),
+        &["--proxy", &b.proxy, "--ca-pin", &b.ca_pin, "--once"],
+    );
+    assert!(o.status.success(), "krl-sync: {}", text(&o));
     let sshd = Sshd::start(SshdConfig {
         trusted_user_ca_keys: ca_lines,
         extra: vec![
             format!("HostCertificate {}", cert.display()),
+            format!("RevokedKeys {}", dir.path().join("keygate.krl").display()),
             "Subsystem sftp internal-sftp".to_owned(),
         ],
         host_key: Some(key),
@@ -400,4 +409,139 @@ fn lock_ends_a_relayed_session() {
     // And new sessions are refused.
     let o = plain_ssh(&c, &config, "ag2", "true");
     assert_eq!(o.status.code(), Some(255), "{}", text(&o));
+}
+
+/// `keygate krl-sync` with `args`, on files in `dir`.
+fn krl_sync(dir: &Path, args: &[&str]) -> Output {
+    run(
+        Command::new(keygate_e2e::bin("keygate"))
+            .arg("krl-sync")
+            .arg("--out")
+            .arg(dir.join("keygate.krl"))
+            .arg("--ca-file")
+            .arg(dir.join("openssh_ca.pub"))
+            .args(args),
+        "",
+    )
+}
+
+#[test]
+fn krl_sync_installs_signed_krls_and_refuses_tampered_or_old_ones() {
+    let c = Cluster::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = c.daemon.banner.proxy.clone();
+    let pin = c.daemon.banner.ca_pin.clone();
+    let online = [
+        "--proxy",
+        proxy.as_str(),
+        "--ca-pin",
+        pin.as_str(),
+        "--once",
+    ];
+
+    // First sync: the CA keys come over TLS pinned to the CA pin.
+    let o = krl_sync(dir.path(), &online);
+    assert!(o.status.success(), "first sync: {}", text(&o));
+    assert!(text(&o).contains("openssh CA keys written"), "{}", text(&o));
+    let exported = c
+        .kgctl_ok(&["auth", "export", "--type", "openssh"])
+        .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("openssh_ca.pub"))
+            .unwrap()
+            .trim(),
+        String::from_utf8_lossy(&exported.stdout).trim()
+    );
+    let old_krl = c.tmp.path().join("old.krl");
+    let old_sig = c.tmp.path().join("old.krl.sig");
+    std::fs::write(
+        &old_krl,
+        c.kgctl_ok(&["auth", "export", "--type", "openssh", "--format", "krl"])
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    std::fs::write(
+        &old_sig,
+        c.kgctl_ok(&["auth", "export", "--type", "openssh", "--format", "krl-sig"])
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+
+    // A lock on admin: the next sync revokes the key id, as OpenSSH reads it.
+    c.kgctl_ok(&["lock", "--user", "admin", "--message", "offboarded"])
+        .unwrap();
+    let o = krl_sync(dir.path(), &online);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("1 revoked key ids"), "{}", text(&o));
+    let installed = dir.path().join("keygate.krl");
+    let listing = run(
+        Command::new(SSH_KEYGEN)
+            .args(["-Q", "-l", "-f"])
+            .arg(&installed),
+        "",
+    );
+    assert!(
+        String::from_utf8_lossy(&listing.stdout).contains("id: admin"),
+        "ssh-keygen -Q -l: {}",
+        text(&listing)
+    );
+    let before = std::fs::read(&installed).unwrap();
+
+    // Tampered (delivered by other means): refused, nothing replaced.
+    let krl = c
+        .kgctl_ok(&["auth", "export", "--type", "openssh", "--format", "krl"])
+        .unwrap()
+        .stdout;
+    let sig = c
+        .kgctl_ok(&["auth", "export", "--type", "openssh", "--format", "krl-sig"])
+        .unwrap()
+        .stdout;
+    let (krl_path, sig_path) = (c.tmp.path().join("t.krl"), c.tmp.path().join("t.krl.sig"));
+    let mut bad = krl.clone();
+    let last = bad.len() - 1;
+    bad[last] ^= 0x01;
+    std::fs::write(&krl_path, &bad).unwrap();
+    std::fs::write(&sig_path, &sig).unwrap();
+    let offline = [
+        "--krl-file",
+        krl_path.to_str().unwrap(),
+        "--sig-file",
+        sig_path.to_str().unwrap(),
+    ];
+    let o = krl_sync(dir.path(), &offline);
+    assert_eq!(o.status.code(), Some(1), "tampered KRL: {}", text(&o));
+    assert!(
+        text(&o).contains("signature does not verify"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(
+        std::fs::read(&installed).unwrap(),
+        before,
+        "installed KRL unchanged"
+    );
+
+    // The genuine one installs offline too.
+    std::fs::write(&krl_path, &krl).unwrap();
+    let o = krl_sync(dir.path(), &offline);
+    assert!(o.status.success(), "genuine offline KRL: {}", text(&o));
+
+    // An older signed KRL (a replay) is refused.
+    let o = krl_sync(
+        dir.path(),
+        &[
+            "--krl-file",
+            old_krl.to_str().unwrap(),
+            "--sig-file",
+            old_sig.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "replayed old KRL: {}", text(&o));
+    assert!(
+        text(&o).contains("older than the installed"),
+        "{}",
+        text(&o)
+    );
 }

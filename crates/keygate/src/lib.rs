@@ -3,10 +3,12 @@
 //!
 //! Owns: `keygate.yaml`, data-dir layout (lock, database, audit log, KEK,
 //! admin socket), binding listeners, wiring auth and proxy together, and
-//! orderly shutdown. Does not own: any service logic.
+//! orderly shutdown; `krl-sync` for agentless hosts. Does not own: any
+//! service logic.
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod krl_sync;
 pub mod start;
 
 pub use start::{LocalNode, Running, StartError, StartOptions, start};

@@ -31,10 +31,50 @@ enum Cmd {
         after_help = "Example:\n  keygate start --data-dir /tmp/kg\n  kg login --proxy localhost:3080 --user admin --ca-pin sha256:…"
     )]
     Start(StartArgs),
+    /// Keep an agentless host's sshd RevokedKeys (KRL) and TrustedUserCAKeys current.
+    #[command(
+        name = "krl-sync",
+        after_help = "Examples:\n  keygate krl-sync --proxy proxy.example.com:3080 --ca-pin sha256:… --once\n  keygate krl-sync --proxy proxy.example.com:3080 --ca-pin sha256:… --interval 60s \\\n      --metrics-file /var/lib/node_exporter/keygate_krl.prom\n  keygate krl-sync --krl-file keygate.krl --sig-file keygate.krl.sig   # delivered by other means\n\nsshd_config:\n  TrustedUserCAKeys /etc/ssh/keygate_openssh_ca.pub\n  RevokedKeys /etc/ssh/keygate.krl"
+    )]
+    KrlSync(KrlSyncArgs),
     /// Print a commented sample keygate.yaml.
     Configure,
     /// Print version and build information.
     Version,
+}
+
+#[derive(clap::Args)]
+struct KrlSyncArgs {
+    /// Proxy address (host:port).
+    #[arg(long)]
+    proxy: Option<String>,
+    /// The cluster's CA pin (kgctl status).
+    #[arg(long)]
+    ca_pin: Option<String>,
+    /// Install this KRL (obtained by other means) instead of fetching one.
+    #[arg(long, requires = "sig_file")]
+    krl_file: Option<PathBuf>,
+    /// Its detached signature (SSHSIG).
+    #[arg(long, requires = "krl_file")]
+    sig_file: Option<PathBuf>,
+    /// sshd's RevokedKeys file.
+    #[arg(long, default_value = "/etc/ssh/keygate.krl")]
+    out: PathBuf,
+    /// sshd's TrustedUserCAKeys file (openssh CA keys; the signature is checked with them).
+    #[arg(long, default_value = "/etc/ssh/keygate_openssh_ca.pub")]
+    ca_file: PathBuf,
+    /// Write Prometheus gauges (version, generation and sync times) to this file.
+    #[arg(long)]
+    metrics_file: Option<PathBuf>,
+    /// Sync once and exit (exit 1 if the KRL was refused or unreachable); implied by --krl-file.
+    #[arg(long)]
+    once: bool,
+    /// Time between syncs when not --once.
+    #[arg(long, default_value = "60s")]
+    interval: String,
+    /// Accept a KRL older than the installed one.
+    #[arg(long)]
+    allow_rollback: bool,
 }
 
 #[derive(clap::Args)]
@@ -129,6 +169,58 @@ async fn wait_for_signal(token: tokio_util::sync::CancellationToken) {
     }
     tracing::info!("shutting down");
     token.cancel();
+}
+
+/// `keygate krl-sync`.
+async fn run_krl_sync(a: KrlSyncArgs) -> ExitCode {
+    use keygate::krl_sync::{KrlSyncOptions, sync_once};
+    let interval = match a.interval.parse::<keygate_types::Ttl>() {
+        Ok(t) => std::time::Duration::from_secs(t.as_secs().max(1)),
+        Err(e) => return fail(format!("--interval: {e}")),
+    };
+    // A KRL delivered as files is installed once.
+    let once = a.once || a.krl_file.is_some();
+    let opts = KrlSyncOptions {
+        proxy: a.proxy,
+        ca_pin: a.ca_pin,
+        krl_file: a.krl_file,
+        sig_file: a.sig_file,
+        out: a.out,
+        ca_file: a.ca_file,
+        metrics_file: a.metrics_file,
+        allow_rollback: a.allow_rollback,
+    };
+    let clock = keygate_clock::SystemClock::shared();
+    loop {
+        match sync_once(&opts, clock.now()).await {
+            Ok(r) => {
+                let _ = writeln!(
+                    std::io::stdout(),
+                    "KRL version {} installed in {} (generated {} s ago): {} revoked key ids, {} serials{}",
+                    r.version,
+                    opts.out.display(),
+                    r.age_secs,
+                    r.key_ids,
+                    r.serials,
+                    if r.ca_file_updated {
+                        format!("; openssh CA keys written to {}", opts.ca_file.display())
+                    } else {
+                        String::new()
+                    }
+                );
+                let _ = std::io::stdout().flush();
+                if once {
+                    return ExitCode::SUCCESS;
+                }
+            }
+            Err(e) if once => {
+                eprintln!("keygate krl-sync: {e}");
+                return ExitCode::from(1);
+            }
+            Err(e) => tracing::warn!("krl-sync: {e}; keeping the installed KRL"),
+        }
+        tokio::time::sleep(interval).await;
+    }
 }
 
 /// `keygate start --roles node …`: join (once) and serve as a node.
@@ -226,6 +318,7 @@ async fn main() -> ExitCode {
         .init();
     keygate_tls::install_crypto_provider();
     match cli.cmd {
+        Cmd::KrlSync(a) => run_krl_sync(a).await,
         Cmd::Configure => {
             let _ = std::io::stdout().write_all(SAMPLE.as_bytes());
             ExitCode::SUCCESS

@@ -13,7 +13,7 @@ use crate::{Cli, Failure};
 pub enum AuthCmd {
     /// Print a CA's public keys (`--format openssh` default, or `x509`).
     #[command(
-        after_help = "Examples:\n  kgctl auth export --type user > /etc/ssh/keygate_user_ca.pub   # for TrustedUserCAKeys\n  kgctl auth export --type host >> ~/.ssh/known_hosts             # @cert-authority line\n  kgctl auth export --type host --format x509 > ca.pem"
+        after_help = "Examples:\n  kgctl auth export --type user > /etc/ssh/keygate_user_ca.pub   # for TrustedUserCAKeys\n  kgctl auth export --type host >> ~/.ssh/known_hosts             # @cert-authority line\n  kgctl auth export --type host --format x509 > ca.pem\n  kgctl auth export --type openssh --format krl > keygate.krl          # RevokedKeys\n  kgctl auth export --type openssh --format krl-sig > keygate.krl.sig # its SSHSIG"
     )]
     Export {
         /// user, host or audit.
@@ -83,6 +83,26 @@ fn ttl_secs(s: &str) -> Result<u64, Failure> {
 
 pub async fn run(client: &ApiClient, cli: &Cli, cmd: &AuthCmd) -> Result<(), Failure> {
     match cmd {
+        AuthCmd::Export { ca_type } if cli.format == "krl" || cli.format == "krl-sig" => {
+            if ca_type != "openssh" && ca_type != "user" {
+                return Err(Failure::usage(
+                    "the KRL covers the openssh and user CAs: use --type openssh",
+                ));
+            }
+            let b: keygate_api::KrlBundle = client.get("/v1/krl").await?;
+            if cli.format == "krl-sig" {
+                out(&b.signature);
+                return Ok(());
+            }
+            let bytes = base64::Engine::decode(
+                &base64::engine::general_purpose::STANDARD,
+                b.krl.as_bytes(),
+            )
+            .map_err(|e| Failure::usage(format!("the cluster sent a malformed KRL: {e}")))?;
+            std::io::Write::write_all(&mut std::io::stdout(), &bytes)
+                .map_err(|e| Failure::usage(format!("writing the KRL: {e}")))?;
+            Ok(())
+        }
         AuthCmd::Export { ca_type } => {
             let ca: CaExport = client.get(&format!("/v1/ca/{ca_type}")).await?;
             let text = match cli.format.as_str() {
@@ -100,7 +120,7 @@ pub async fn run(client: &ApiClient, cli: &Cli, cmd: &AuthCmd) -> Result<(), Fai
                 }
                 other => {
                     return Err(Failure::usage(format!(
-                        "--format {other:?}: auth export prints openssh or x509"
+                        "--format {other:?}: auth export prints openssh, x509, krl or krl-sig"
                     )));
                 }
             };
