@@ -15,6 +15,7 @@
 //! separate processes, so blocking a test thread briefly cannot deadlock.
 #![forbid(unsafe_code)]
 
+pub mod ansible;
 mod error;
 mod listing;
 mod net;
