@@ -127,9 +127,45 @@ pub struct KrlBundle {
     pub generated_at: i64,
     /// The binary OpenSSH KRL, base64.
     pub krl: String,
-    /// Detached SSHSIG over the KRL bytes (namespace `krl@keygate`), by
-    /// the openssh CA.
-    pub signature: String,
+    /// Detached SSHSIGs over the KRL bytes (namespace `krl@keygate`), one
+    /// per trusted openssh CA key, the active key's first: during a
+    /// rotation a host that knows only one of the keys can still check it.
+    pub signatures: Vec<String>,
     /// The openssh CA's trusted public keys (for `TrustedUserCAKeys`).
     pub openssh_ca_keys: Vec<String>,
+}
+
+/// `POST /v1/ca/{kind}/rotate` (`kgctl auth rotate`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RotateRequest {
+    /// Automatic rotation: how long the old key stays trusted (default 30 h,
+    /// the longest a certificate lives).
+    #[serde(default)]
+    pub grace_secs: Option<u64>,
+    /// Manual rotation: the phase to move to (`init`, `update_clients`,
+    /// `update_servers`, `standby`).
+    #[serde(default)]
+    pub phase: Option<String>,
+    /// Abandon the rotation and go back to the old key.
+    #[serde(default)]
+    pub rollback: bool,
+}
+
+/// A CA's rotation state after a request (also in `kgctl status`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RotationStatus {
+    /// CA kind.
+    pub kind: String,
+    /// Phase.
+    pub phase: String,
+    /// `auto` or `manual`.
+    pub mode: String,
+    /// When an automatic rotation completes (Unix seconds).
+    #[serde(default)]
+    pub grace_ends: Option<i64>,
+    /// Fingerprint of the key that signs now.
+    pub signing: String,
+    /// Fingerprints of every trusted SSH key.
+    pub trusted: Vec<String>,
 }

@@ -121,6 +121,9 @@ pub struct CaInfo {
     pub ssh_fingerprints: Vec<String>,
     /// X.509 SPKI pin (`sha256:…`).
     pub x509_pin: String,
+    /// Rotation phase (`standby` when not rotating).
+    #[serde(default)]
+    pub rotation: Option<String>,
 }
 
 /// `GET /v1/status`.
@@ -367,6 +370,10 @@ pub struct NodeSnapshot {
     pub labels: BTreeMap<String, String>,
     /// The node's name.
     pub node_name: String,
+    /// The host CA key that signs host certificates now; a node whose
+    /// host certificate was signed by another key (a rotation) renews it.
+    #[serde(default)]
+    pub host_ca_signing: Option<String>,
 }
 
 /// `GET /v1/nodes/watch?from=REV`: long poll for relevant changes.

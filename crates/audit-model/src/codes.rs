@@ -57,6 +57,8 @@ pub enum EventType {
     ResourceUpdated,
     /// A resource of another kind was deleted.
     ResourceDeleted,
+    /// A certificate authority's rotation moved to a phase (or rolled back).
+    CaRotate,
 }
 
 impl EventType {
@@ -85,6 +87,7 @@ impl EventType {
         Self::ResourceCreated,
         Self::ResourceUpdated,
         Self::ResourceDeleted,
+        Self::CaRotate,
     ];
 
     /// The event name stored in the `event` field.
@@ -112,6 +115,7 @@ impl EventType {
             Self::ResourceCreated => "resource.created",
             Self::ResourceUpdated => "resource.updated",
             Self::ResourceDeleted => "resource.deleted",
+            Self::CaRotate => "ca.rotate",
         }
     }
 
@@ -141,6 +145,7 @@ impl EventType {
             Self::ResourceCreated => "KG3300I",
             Self::ResourceUpdated => "KG3301I",
             Self::ResourceDeleted => "KG3302I",
+            Self::CaRotate => "KG2300I",
         }
     }
 

@@ -109,6 +109,7 @@ impl AuthServer {
                     kind: kind.as_str().into(),
                     ssh_fingerprints: fps,
                     x509_pin: keygate_ca::ca_pin(ca.x509_cert_der()).unwrap_or_default(),
+                    rotation: Some(ca.rotation().phase.as_str().into()),
                 });
             }
         }

@@ -49,6 +49,7 @@ fn routes() -> Router<AuthServer> {
         .route("/v1/certs/host", post(sign_host))
         .route("/v1/status", get(status))
         .route("/v1/ca/{kind}", get(ca_export))
+        .route("/v1/ca/{kind}/rotate", post(rotate_ca))
         .route("/v1/users", post(add_user))
         .route("/v1/users/{name}/reset", post(reset_user))
         .route("/v1/tokens", post(create_token))
@@ -144,6 +145,18 @@ async fn sign_host(
 ) -> Res<keygate_api::HostSignResponse> {
     let c = caller(&s, conn, unix, &headers)?;
     Ok(Json(s.sign_host(&c, req).await?))
+}
+
+async fn rotate_ca(
+    State(s): State<AuthServer>,
+    conn: Option<Extension<ConnInfo>>,
+    unix: Option<Extension<UnixPeer>>,
+    headers: HeaderMap,
+    axum::extract::Path(kind): axum::extract::Path<String>,
+    Json(req): Json<keygate_api::RotateRequest>,
+) -> Res<keygate_api::RotationStatus> {
+    let c = caller(&s, conn, unix, &headers)?;
+    Ok(Json(s.rotate_ca(&c, &kind, req).await?))
 }
 
 async fn status(

@@ -1,7 +1,8 @@
 //! The key revocation list for OpenSSH hosts (ARCHITECTURE.md §6): locks
 //! expanded into what sshd can revoke — key ids (a user, and every user
 //! holding a locked role) and serials — under the user and openssh CAs,
-//! as an unsigned OpenSSH KRL with a detached SSHSIG by the openssh CA.
+//! as an unsigned OpenSSH KRL with detached SSHSIGs by the openssh CA
+//! (one per trusted key, so rotations keep the chain of trust).
 //!
 //! Login, node, MFA-device and session locks cannot be expressed in a KRL
 //! (it revokes certificates, not principals): the relay enforces those,
@@ -83,12 +84,16 @@ impl AuthServer {
         let ca = self
             .ca(CaKind::OpenSsh)
             .ok_or_else(|| AuthError::Internal("the openssh CA is missing".into()))?;
-        let signature = keygate_ca::sshsig_sign(ca.ssh_signer(), KRL_SIG_NAMESPACE, &bytes)?;
+        let signatures = ca
+            .all_ssh_signers()
+            .into_iter()
+            .map(|s| keygate_ca::sshsig_sign(s, KRL_SIG_NAMESPACE, &bytes))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(KrlBundle {
             version: krl.version,
             generated_at: krl.generated_at.unix_timestamp(),
             krl: base64::engine::general_purpose::STANDARD.encode(&bytes),
-            signature,
+            signatures,
             openssh_ca_keys: ca.trusted_ssh_keys(),
         })
     }

@@ -26,6 +26,7 @@ mod openssh;
 mod openssh_admin;
 mod ratelimit;
 mod repo;
+mod rotate;
 mod server;
 
 pub use audit_api::{AuditQuery, VerifyReport};

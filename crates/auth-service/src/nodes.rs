@@ -372,6 +372,7 @@ impl AuthServer {
             user_ca_ssh: self.user_ca().trusted_ssh_keys(),
             labels: reg.labels,
             node_name: reg.name,
+            host_ca_signing: Some(self.host_ca().ssh_public_key()),
         })
     }
 
@@ -385,10 +386,12 @@ impl AuthServer {
     /// Waits until a role or lock changes after `from` (or a bounded time
     /// passes): what nodes and the relay re-check live sessions on.
     pub(crate) async fn policy_watch(&self, from: i64) -> Result<WatchResponse, AuthError> {
+        // From the root: roles and locks live under /resources/, CA keys
+        // (rotations) under /secrets/ca/. Only keys are looked at.
         let mut watch = self
             .repo()
             .backend
-            .watch("/resources/", from.saturating_add(1))
+            .watch("/", from.saturating_add(1))
             .await?;
         let deadline = tokio::time::sleep(WATCH_WAIT);
         tokio::pin!(deadline);
@@ -402,7 +405,7 @@ impl AuthServer {
                         return Ok(WatchResponse { revision: self.repo().backend.current_revision().await?, changed: true });
                     }
                     Some(e) => {
-                        let relevant = e.key().is_some_and(|k| k.starts_with("/resources/role/") || k.starts_with("/resources/lock/"));
+                        let relevant = e.key().is_some_and(|k| k.starts_with("/resources/role/") || k.starts_with("/resources/lock/") || k.starts_with("/secrets/ca/"));
                         if relevant {
                             return Ok(WatchResponse { revision: e.revision(), changed: true });
                         }

@@ -22,6 +22,32 @@ pub struct AuthServer {
     inner: Arc<Inner>,
 }
 
+/// One CA, replaced as a whole when it rotates; readers take the current
+/// one and keep it for the operation at hand.
+pub(crate) struct CaSlot(std::sync::RwLock<Arc<CertAuthority>>);
+
+impl CaSlot {
+    pub(crate) fn new(ca: CertAuthority) -> Self {
+        Self(std::sync::RwLock::new(Arc::new(ca)))
+    }
+
+    /// The current CA.
+    pub(crate) fn get(&self) -> Arc<CertAuthority> {
+        self.0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Replaces it.
+    pub(crate) fn set(&self, ca: CertAuthority) {
+        *self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(ca);
+    }
+}
+
 pub(crate) struct Inner {
     /// Typed storage.
     pub repo: Repo,
@@ -34,13 +60,13 @@ pub(crate) struct Inner {
     /// Cluster name (in certificates and events).
     pub cluster: String,
     /// The user CA: user SSH and X.509 certificates.
-    pub user_ca: CertAuthority,
+    pub user_ca: CaSlot,
     /// The host CA: host certificates and every TLS server certificate.
-    pub host_ca: CertAuthority,
+    pub host_ca: CaSlot,
     /// The audit CA: signs audit checkpoints.
-    pub audit_ca: CertAuthority,
+    pub audit_ca: CaSlot,
     /// The openssh CA: per-session certificates for agentless hosts.
-    pub openssh_ca: CertAuthority,
+    pub openssh_ca: CaSlot,
     /// Per-source failure tracking.
     pub limiter: FailureLimiter<std::net::IpAddr>,
     /// Failure tracking for names that are not users.
@@ -111,7 +137,11 @@ impl AuthServer {
     }
 
     /// One CA by kind.
-    pub fn ca(&self, kind: CaKind) -> Option<&CertAuthority> {
+    pub fn ca(&self, kind: CaKind) -> Option<Arc<CertAuthority>> {
+        self.ca_slot(kind).map(CaSlot::get)
+    }
+
+    pub(crate) fn ca_slot(&self, kind: CaKind) -> Option<&CaSlot> {
         match kind {
             CaKind::User => Some(&self.inner.user_ca),
             CaKind::Host => Some(&self.inner.host_ca),
@@ -121,17 +151,17 @@ impl AuthServer {
         }
     }
 
-    pub(crate) fn user_ca(&self) -> &CertAuthority {
-        &self.inner.user_ca
+    pub(crate) fn user_ca(&self) -> Arc<CertAuthority> {
+        self.inner.user_ca.get()
     }
 
-    pub(crate) fn host_ca(&self) -> &CertAuthority {
-        &self.inner.host_ca
+    pub(crate) fn host_ca(&self) -> Arc<CertAuthority> {
+        self.inner.host_ca.get()
     }
 
     /// `sha256:` pin of the host CA, which clients and nodes check.
     pub fn ca_pin(&self) -> String {
-        keygate_ca::ca_pin(self.inner.host_ca.x509_cert_der()).unwrap_or_default()
+        keygate_ca::ca_pin(self.inner.host_ca.get().x509_cert_der()).unwrap_or_default()
     }
 }
 
@@ -143,6 +173,9 @@ impl AuthServer {
     pub async fn sweep(&self) {
         if let Err(e) = self.repo().backend.expire_leases().await {
             tracing::warn!("expiring leases: {e}");
+        }
+        if let Err(e) = self.complete_due_rotations().await {
+            tracing::warn!("completing CA rotations: {e}");
         }
         let now = self.clock().monotonic().as_secs();
         let last = self

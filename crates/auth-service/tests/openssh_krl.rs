@@ -179,7 +179,7 @@ async fn krl_makes_agentless_sshd_refuse_locked_users_and_serials() {
 
     // The detached signature: good with the openssh CA, bad when tampered.
     keygate_ca::sshsig_verify(
-        &bundle.signature,
+        &bundle.signatures[0],
         &bundle.openssh_ca_keys,
         KRL_SIG_NAMESPACE,
         &bytes,
@@ -191,7 +191,7 @@ async fn krl_makes_agentless_sshd_refuse_locked_users_and_serials() {
     }
     assert!(
         keygate_ca::sshsig_verify(
-            &bundle.signature,
+            &bundle.signatures[0],
             &bundle.openssh_ca_keys,
             KRL_SIG_NAMESPACE,
             &tampered

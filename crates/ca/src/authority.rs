@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 
 use crate::error::CaError;
 use crate::kek::{Kek, Sealed};
+use crate::rotation::RotationState;
 use crate::signer::{KeyAlgorithm, Signer, SoftwareSigner};
 use crate::ssh::{HostCertRequest, UserCertRequest, parse_openssh_public_key};
 use crate::x509::{
@@ -47,6 +48,13 @@ pub struct CertAuthority {
     x509_cert_der: Vec<u8>,
     /// `ssh`'s public key as an OpenSSH line, cached.
     ssh_public: String,
+    /// Other SSH keys still or already trusted during a rotation.
+    other_trusted_ssh: Vec<String>,
+    /// Their signers (to sign what verifiers that know only one of the
+    /// keys must accept, e.g. the KRL during a rotation).
+    other_ssh: Vec<SoftwareSigner>,
+    /// The rotation state it was loaded with.
+    rotation: RotationState,
 }
 
 /// A CA as stored in the database. Public parts are clear text; private
@@ -62,6 +70,12 @@ pub struct StoredCa {
     /// The incoming keys during a rotation (trusted, not yet signing).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next: Option<StoredKeySet>,
+    /// The outgoing keys during a rotation (trusted, no longer signing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<StoredKeySet>,
+    /// Where a rotation stands.
+    #[serde(default, skip_serializing_if = "RotationState::is_standby")]
+    pub rotation: RotationState,
 }
 
 /// One generation of a CA's keys.
@@ -156,6 +170,9 @@ impl CertAuthority {
             x509,
             x509_cert_der,
             ssh_public,
+            other_trusted_ssh: Vec::new(),
+            other_ssh: Vec::new(),
+            rotation: RotationState::default(),
         })
     }
 
@@ -172,9 +189,14 @@ impl CertAuthority {
     /// Every SSH public key of this CA that verifiers should trust (for
     /// `TrustedUserCAKeys`, `@cert-authority` lines…), active first.
     pub fn trusted_ssh_keys(&self) -> Vec<String> {
-        // Rotation (a later issue) adds the next key here during the grace
-        // period; today a CA has one active key.
-        vec![self.ssh_public_key()]
+        std::iter::once(self.ssh_public_key())
+            .chain(self.other_trusted_ssh.iter().cloned())
+            .collect()
+    }
+
+    /// The rotation state this CA was loaded with.
+    pub fn rotation(&self) -> &RotationState {
+        &self.rotation
     }
 
     /// The active SSH public key as an OpenSSH line.
@@ -195,6 +217,13 @@ impl CertAuthority {
     /// The SSH signing key (Ed25519).
     pub fn ssh_signer(&self) -> &dyn Signer {
         &self.ssh
+    }
+
+    /// Every trusted SSH key's signer, the active one first.
+    pub fn all_ssh_signers(&self) -> Vec<&dyn Signer> {
+        std::iter::once(&self.ssh as &dyn Signer)
+            .chain(self.other_ssh.iter().map(|s| s as &dyn Signer))
+            .collect()
     }
 
     /// The X.509 signing key (P-256).
@@ -238,6 +267,8 @@ impl CertAuthority {
                 x509_private: kek.seal(self.x509.pkcs8_der(), &self.kind.aad("x509"))?,
             },
             next: None,
+            previous: None,
+            rotation: RotationState::default(),
         })
     }
 
@@ -267,6 +298,14 @@ impl CertAuthority {
             )));
         }
         let ssh_public = ssh.public_key().to_openssh()?;
+        let mut other_trusted_ssh = Vec::new();
+        let mut other_ssh = Vec::new();
+        for set in stored.next.iter().chain(stored.previous.iter()) {
+            let der = kek.open(&set.ssh_private, &kind.aad("ssh"))?;
+            let signer = SoftwareSigner::from_pkcs8(KeyAlgorithm::Ed25519, &der)?;
+            other_trusted_ssh.push(signer.public_key().to_openssh()?);
+            other_ssh.push(signer);
+        }
         Ok(Self {
             kind,
             cluster: stored.cluster.clone(),
@@ -274,6 +313,9 @@ impl CertAuthority {
             x509,
             x509_cert_der,
             ssh_public,
+            other_trusted_ssh,
+            other_ssh,
+            rotation: stored.rotation.clone(),
         })
     }
 
@@ -307,12 +349,26 @@ impl fmt::Debug for CertAuthority {
 // === impl StoredCa ===
 
 impl StoredCa {
-    /// SSH CA keys to trust: the active one and, during a rotation, the next.
+    /// SSH CA keys to trust: the active one and, during a rotation, the
+    /// next or the previous one.
     pub fn trusted_ssh_public_keys(&self) -> Vec<String> {
         std::iter::once(&self.active)
             .chain(self.next.as_ref())
+            .chain(self.previous.as_ref())
             .map(|set| set.ssh_public.clone())
             .collect()
+    }
+
+    /// A new key set for a rotation: a fresh SSH key sealed with `kek`,
+    /// and the active X.509 CA unchanged (its key is what clients pin).
+    pub fn fresh_ssh_key_set(&self, kek: &Kek) -> Result<StoredKeySet, CaError> {
+        let ssh = SoftwareSigner::generate(KeyAlgorithm::Ed25519)?;
+        Ok(StoredKeySet {
+            ssh_public: ssh.public_key().to_openssh()?,
+            x509_cert_pem: self.active.x509_cert_pem.clone(),
+            ssh_private: kek.seal(ssh.pkcs8_der(), &self.kind.aad("ssh"))?,
+            x509_private: self.active.x509_private.clone(),
+        })
     }
 
     /// X.509 CA certificates (PEM) to trust: active and, if any, next.

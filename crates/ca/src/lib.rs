@@ -6,12 +6,13 @@
 //! ([`StoredCa`]); the SSH certificate templates (user, host) and their
 //! verification; the X.509 templates (CA, user, service) with the Keygate
 //! identity extension and its parser; CA pins and SSH fingerprints; OpenSSH
-//! KRLs (encode, strict decode) and SSHSIG detached signatures.
+//! KRLs (encode, strict decode) and SSHSIG detached signatures; the CA
+//! rotation state machine over [`StoredCa`].
 //!
 //! Does not own: deciding *what* goes into a certificate (TTL, principals,
 //! roles — auth computes those with the policy crate), storing anything
 //! (the store crate keeps [`StoredCa`] as JSON, the caller writes the KEK
-//! file), the rotation state machine (later), TLS.
+//! file), TLS.
 #![forbid(unsafe_code)]
 
 mod authority;
@@ -21,6 +22,7 @@ mod kek;
 mod krl;
 mod krl_decode;
 mod pin;
+mod rotation;
 mod signer;
 mod ssh;
 mod sshsig;
@@ -32,6 +34,7 @@ pub use identity::{KEYGATE_IDENTITY_OID, X509Identity, parse_x509_identity};
 pub use kek::{KEK_LEN, Kek, Sealed};
 pub use krl::{KRL_SIG_NAMESPACE, Krl, KrlCaSection, MAX_KRL_BYTES, MAX_KRL_ENTRIES};
 pub use pin::{ca_pin, ssh_fingerprint, verify_pin};
+pub use rotation::{RotationMode, RotationPhase, RotationRequest, RotationState};
 pub use signer::{KeyAlgorithm, Signer, SignerPublicKey, SoftwareSigner};
 pub use ssh::{
     HostCertRequest, STANDARD_EXTENSIONS, UserCertRequest, VerifiedSshCert, random_serial,

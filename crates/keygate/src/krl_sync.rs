@@ -124,6 +124,15 @@ async fn fetch(proxy: &str, pin: &str) -> Result<KrlBundle, KrlSyncError> {
         .map_err(|e| KrlSyncError::Fetch(e.to_string()))
 }
 
+/// The `-----BEGIN SSH SIGNATURE-----` blocks of `text`.
+fn armored_blocks(text: &str) -> Vec<String> {
+    const END: &str = "-----END SSH SIGNATURE-----";
+    text.split_inclusive(END)
+        .filter(|b| b.contains(END))
+        .map(|b| b.trim().to_owned())
+        .collect()
+}
+
 /// One sync.
 pub async fn sync_once(
     opts: &KrlSyncOptions,
@@ -148,7 +157,7 @@ pub async fn sync_once(
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(b.krl.as_bytes())
                 .map_err(|e| KrlSyncError::Rejected(format!("not base64: {e}")))?;
-            (bytes, b.signature, Some(b.openssh_ca_keys))
+            (bytes, b.signatures.concat(), Some(b.openssh_ca_keys))
         }
         (None, None, None) => {
             return Err(KrlSyncError::Usage(
@@ -180,12 +189,26 @@ pub fn install(
             )));
         }
     };
-    keygate_ca::sshsig_verify(signature, &trusted, KRL_SIG_NAMESPACE, bytes).map_err(|e| {
-        KrlSyncError::Rejected(format!(
-            "its signature does not verify with the openssh CA keys in {} ({e}); the installed KRL is unchanged",
-            opts.ca_file.display()
-        ))
-    })?;
+    // One armored signature per trusted key of the cluster (several during
+    // a rotation): one that verifies with a key this host trusts suffices.
+    let mut last = None;
+    let verified =
+        armored_blocks(signature).into_iter().any(|sig| {
+            match keygate_ca::sshsig_verify(&sig, &trusted, KRL_SIG_NAMESPACE, bytes) {
+                Ok(()) => true,
+                Err(e) => {
+                    last = Some(e.to_string());
+                    false
+                }
+            }
+        });
+    if !verified {
+        return Err(KrlSyncError::Rejected(format!(
+            "its signature does not verify with the openssh CA keys in {} ({}); the installed KRL is unchanged",
+            opts.ca_file.display(),
+            last.unwrap_or_else(|| "no signature found".into())
+        )));
+    }
     let krl = Krl::decode(bytes).map_err(|e| KrlSyncError::Rejected(e.to_string()))?;
     if let Ok(old) = std::fs::read(&opts.out)
         && let Ok(old) = Krl::decode(&old)

@@ -20,6 +20,27 @@ pub enum AuthCmd {
         #[arg(long = "type")]
         ca_type: String,
     },
+    /// Rotate a CA's SSH key: at once with a grace period, or phase by phase.
+    #[command(
+        after_help = "Examples:\n  kgctl auth rotate --type user --grace-period 30h   # new key signs now; old certificates work 30 h more\n  kgctl auth rotate --type host --manual --phase init\n  kgctl auth rotate --type host --manual --phase update_clients\n  kgctl auth rotate --type host --manual --phase update_servers\n  kgctl auth rotate --type host --manual --phase standby   # the old key is no longer trusted\n  kgctl auth rotate --type openssh --rollback\n\nNodes, agentless hosts (keygate krl-sync) and clients (kg login) pick up the new keys by themselves. See docs/ca-rotation.md."
+    )]
+    Rotate {
+        /// user, host or openssh.
+        #[arg(long = "type")]
+        ca_type: String,
+        /// How long certificates signed by the old key stay valid [default: 30h].
+        #[arg(long, conflicts_with_all = ["manual", "rollback"])]
+        grace_period: Option<String>,
+        /// Move the rotation yourself, one --phase at a time.
+        #[arg(long, requires = "phase")]
+        manual: bool,
+        /// init, update_clients, update_servers or standby (with --manual).
+        #[arg(long, requires = "manual")]
+        phase: Option<String>,
+        /// Abandon the rotation in progress and go back to the old key.
+        #[arg(long, conflicts_with_all = ["manual", "phase"])]
+        rollback: bool,
+    },
     /// Issue an identity file (key + certificates + CA + proxy) for a user or bot,
     /// or (--host) a host certificate for an agentless node's sshd key.
     #[command(
@@ -61,6 +82,7 @@ pub async fn status(client: &ApiClient, format: Format) -> Result<(), Failure> {
                 c.kind.clone(),
                 c.ssh_fingerprints.join(" "),
                 c.x509_pin.clone(),
+                c.rotation.clone().unwrap_or_else(|| "-".into()),
             ]
         })
         .collect();
@@ -70,7 +92,7 @@ pub async fn status(client: &ApiClient, format: Format) -> Result<(), Failure> {
         s.version,
         s.ca_pin,
         s.caller,
-        table(&["CA", "SSH FINGERPRINT", "X.509 PIN"], &rows)
+        table(&["CA", "SSH FINGERPRINT", "X.509 PIN", "ROTATION"], &rows)
     ));
     Ok(())
 }
@@ -91,7 +113,9 @@ pub async fn run(client: &ApiClient, cli: &Cli, cmd: &AuthCmd) -> Result<(), Fai
             }
             let b: keygate_api::KrlBundle = client.get("/v1/krl").await?;
             if cli.format == "krl-sig" {
-                out(&b.signature);
+                // One armored block per trusted key; krl-sync accepts the
+                // file if any of them verifies.
+                out(&b.signatures.concat());
                 return Ok(());
             }
             let bytes = base64::Engine::decode(
@@ -125,6 +149,44 @@ pub async fn run(client: &ApiClient, cli: &Cli, cmd: &AuthCmd) -> Result<(), Fai
                 }
             };
             out(&text);
+            Ok(())
+        }
+        AuthCmd::Rotate {
+            ca_type,
+            grace_period,
+            phase,
+            rollback,
+            ..
+        } => {
+            let req = keygate_api::RotateRequest {
+                grace_secs: grace_period.as_deref().map(ttl_secs).transpose()?,
+                phase: phase.clone(),
+                rollback: *rollback,
+            };
+            let s: keygate_api::RotationStatus = client
+                .post(&format!("/v1/ca/{ca_type}/rotate"), &req)
+                .await?;
+            let format: Format = cli.format.parse().map_err(Failure::usage)?;
+            if format != Format::Table {
+                return structured(&s, format).map_err(Failure::usage);
+            }
+            let until = s
+                .grace_ends
+                .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
+                .and_then(|t| {
+                    t.format(&time::format_description::well_known::Rfc3339)
+                        .ok()
+                })
+                .map(|t| format!(", completes at {t}"))
+                .unwrap_or_default();
+            out(&format!(
+                "{} CA: phase {} ({}{until})\nSigning: {}\nTrusted: {}\n",
+                s.kind,
+                s.phase,
+                s.mode,
+                s.signing,
+                s.trusted.join(", ")
+            ));
             Ok(())
         }
         AuthCmd::Sign {

@@ -26,6 +26,8 @@ pub struct Snapshot {
     pub labels: BTreeMap<String, String>,
     /// The node's name.
     pub node_name: String,
+    /// The host CA key signing host certificates now.
+    pub host_ca_signing: Option<String>,
 }
 
 impl Snapshot {
@@ -51,6 +53,7 @@ impl Snapshot {
             user_ca_ssh: s.user_ca_ssh,
             labels: s.labels,
             node_name: s.node_name,
+            host_ca_signing: s.host_ca_signing,
         }
     }
 }

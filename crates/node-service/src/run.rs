@@ -169,6 +169,7 @@ pub async fn start(cfg: NodeConfig, shutdown: CancellationToken) -> Result<Runni
         id.identity.valid_before,
         rotating,
         ssh.clone(),
+        (cache.subscribe(), signer_of(&id.identity.host_cert)),
         cfg.clock.clone(),
         shutdown.clone(),
     );
@@ -372,7 +373,28 @@ const RENEW_BEFORE: Duration = Duration::from_secs(10 * 24 * 3600);
 /// How often the renewal check runs.
 const RENEW_CHECK_EVERY: Duration = Duration::from_secs(3600);
 
-/// Renews the node's certificates before they expire: the new X.509
+/// The CA key (`type base64`, no comment) that signed a host certificate.
+fn signer_of(host_cert: &str) -> Option<String> {
+    russh::keys::Certificate::from_openssh(host_cert)
+        .ok()
+        .and_then(|c| {
+            russh::keys::PublicKey::from(c.signature_key().clone())
+                .to_openssh()
+                .ok()
+        })
+        .map(|l| key_only(&l))
+}
+
+/// An OpenSSH public key line without its comment.
+fn key_only(line: &str) -> String {
+    line.split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Renews the node's certificates before they expire, and at once when the
+/// host CA rotated (the snapshot names another signing key): the new X.509
 /// certificate is used by every new TLS handshake (API and tunnel), the new
 /// host certificate by every new SSH connection; nothing restarts.
 #[allow(clippy::too_many_arguments)] // one call site; a struct would only rename these
@@ -383,17 +405,26 @@ fn spawn_renewal(
     mut valid_before: time::OffsetDateTime,
     rotating: keygate_tls::RotatingClientCert,
     ssh: SshServer,
+    (mut snapshots, mut signed_by): (
+        tokio::sync::watch::Receiver<std::sync::Arc<crate::Snapshot>>,
+        Option<String>,
+    ),
     clock: SharedClock,
     shutdown: CancellationToken,
 ) {
     tokio::spawn(async move {
         loop {
             let left = valid_before - clock.now();
-            if left < time::Duration::try_from(RENEW_BEFORE).unwrap_or(time::Duration::ZERO) {
+            let expiring =
+                left < time::Duration::try_from(RENEW_BEFORE).unwrap_or(time::Duration::ZERO);
+            let signing = snapshots.borrow().host_ca_signing.as_deref().map(key_only);
+            let rotated = signing.is_some() && signing != signed_by;
+            if expiring || rotated {
                 match renew_once(&api, &store, &key_openssh, &rotating, &ssh).await {
-                    Ok(until) => {
-                        tracing::info!("renewed node certificates until {until}");
+                    Ok((until, by)) => {
+                        tracing::info!(rotated, "renewed node certificates until {until}");
                         valid_before = until;
+                        signed_by = by;
                     }
                     Err(e) => tracing::warn!("renewing node certificates failed ({e}); will retry"),
                 }
@@ -401,6 +432,7 @@ fn spawn_renewal(
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 () = tokio::time::sleep(RENEW_CHECK_EVERY) => {}
+                r = snapshots.changed() => if r.is_err() { return },
             }
         }
     });
@@ -412,7 +444,7 @@ async fn renew_once(
     key_openssh: &str,
     rotating: &keygate_tls::RotatingClientCert,
     ssh: &SshServer,
-) -> Result<time::OffsetDateTime, NodeError> {
+) -> Result<(time::OffsetDateTime, Option<String>), NodeError> {
     let key = keygate_client::ClientKey::from_openssh(key_openssh)
         .map_err(|e| NodeError::Identity(e.to_string()))?;
     let body = serde_json::json!({
@@ -429,5 +461,8 @@ async fn renew_once(
     let cert = russh::keys::Certificate::from_openssh(&loaded.identity.host_cert)
         .map_err(|e| NodeError::Identity(format!("renewed host certificate: {e}")))?;
     ssh.replace_host_cert(cert);
-    Ok(loaded.identity.valid_before)
+    Ok((
+        loaded.identity.valid_before,
+        signer_of(&loaded.identity.host_cert),
+    ))
 }

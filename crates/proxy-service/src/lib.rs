@@ -74,6 +74,8 @@ struct Built {
     tap: Arc<relay::AuditTap>,
     /// Auth on the proxy's own account.
     internal: relay::Internal,
+    /// Auth as the relay sees it.
+    relay_auth: Arc<relay::AuthAuthority>,
 }
 
 /// Errors starting the proxy.
@@ -115,7 +117,7 @@ fn build(cfg: &ProxyConfig) -> Result<Built, ProxyError> {
         auth_base,
         tunnels: cfg.tunnels.clone(),
         relay: relay.clone(),
-        relay_auth,
+        relay_auth: relay_auth.clone(),
     };
     let router = Router::new()
         .route("/readyz", get(readyz))
@@ -128,6 +130,7 @@ fn build(cfg: &ProxyConfig) -> Result<Built, ProxyError> {
         relay,
         tap,
         internal,
+        relay_auth,
     })
 }
 
@@ -153,6 +156,7 @@ pub async fn run(
     tokio::spawn(async move { tap.upload(internal, s).await });
     tokio::spawn(relay::recheck_loop(
         built.relay.clone(),
+        built.relay_auth.clone(),
         built.internal.clone(),
         built.tap.clone(),
         shutdown.clone(),

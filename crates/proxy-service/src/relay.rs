@@ -24,6 +24,8 @@ use tokio_util::sync::CancellationToken;
 
 /// How long the user-CA keys are reused before asking auth again.
 const USER_CA_REFRESH: Duration = Duration::from_secs(60);
+/// On an unknown CA key, refresh at most this often.
+const TRUST_REFRESH_MIN: Duration = Duration::from_secs(2);
 /// Renew the relay's host certificate for a node this long before its end.
 const HOST_CERT_MARGIN: i64 = 600;
 /// Most relay events held while auth is unreachable.
@@ -110,15 +112,31 @@ impl AuthAuthority {
         }
     }
 
+    /// Forgets cached CA keys and host certificates (a CA may have rotated).
+    pub(crate) fn invalidate(&self) {
+        self.user_ca
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .1 = None;
+        self.host_certs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+
     /// Refreshes the user-CA keys when they are older than a minute.
     pub(crate) async fn refresh_user_ca(&self) -> Result<(), String> {
+        self.refresh_user_ca_older_than(USER_CA_REFRESH).await
+    }
+
+    async fn refresh_user_ca_older_than(&self, max_age: Duration) -> Result<(), String> {
         let now = self.clock.monotonic();
         let fresh = self
             .user_ca
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .1
-            .is_some_and(|at| now.saturating_sub(at) < USER_CA_REFRESH);
+            .is_some_and(|at| now.saturating_sub(at) < max_age);
         if fresh {
             return Ok(());
         }
@@ -137,6 +155,12 @@ impl RelayAuthority for AuthAuthority {
             .unwrap_or_else(PoisonError::into_inner)
             .0
             .clone()
+    }
+
+    async fn refresh_trust(&self) {
+        if let Err(e) = self.refresh_user_ca_older_than(TRUST_REFRESH_MIN).await {
+            tracing::warn!("refreshing the user CA keys: {e}");
+        }
     }
 
     async fn host_cert(&self, node: &str, host_public_key: &str) -> Result<String, String> {
@@ -349,10 +373,13 @@ impl RelayEvents for AuditTap {
     }
 }
 
-/// Re-checks live relayed sessions whenever roles or locks change (and
-/// every 30 s), ending those auth no longer allows.
+/// Re-checks live relayed sessions whenever roles, locks or CA keys change
+/// (and every 30 s), ending those auth no longer allows; on every change
+/// also forgets cached CA keys and relay host certificates, so a rotation
+/// takes effect at once.
 pub(crate) async fn recheck_loop(
     relay: Relay,
+    authority: Arc<AuthAuthority>,
     internal: Internal,
     tap: Arc<AuditTap>,
     shutdown: CancellationToken,
@@ -360,32 +387,27 @@ pub(crate) async fn recheck_loop(
     let mut revision = 0i64;
     loop {
         let live = relay.live();
-        if live.is_empty() {
-            // Nothing to watch over: wait for a session.
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                () = tap.sessions_changed.notified() => continue,
-            }
-        }
-        let req: Vec<OpenSshLiveSession> = live
-            .iter()
-            .map(|l| OpenSshLiveSession {
-                session_id: l.session.session_id.clone(),
-                node: l.session.node.clone(),
-                login: l.session.login.clone(),
-                user_cert: l.user_cert.clone(),
-            })
-            .collect();
-        match internal
-            .post::<_, Vec<OpenSshRevoked>>("/v1/openssh/recheck", &req)
-            .await
-        {
-            Ok(revoked) => {
-                for r in revoked {
-                    relay.terminate(&r.session_id, &r.reason);
+        if !live.is_empty() {
+            let req: Vec<OpenSshLiveSession> = live
+                .iter()
+                .map(|l| OpenSshLiveSession {
+                    session_id: l.session.session_id.clone(),
+                    node: l.session.node.clone(),
+                    login: l.session.login.clone(),
+                    user_cert: l.user_cert.clone(),
+                })
+                .collect();
+            match internal
+                .post::<_, Vec<OpenSshRevoked>>("/v1/openssh/recheck", &req)
+                .await
+            {
+                Ok(revoked) => {
+                    for r in revoked {
+                        relay.terminate(&r.session_id, &r.reason);
+                    }
                 }
+                Err(e) => tracing::warn!("re-checking relayed sessions failed: {e}"),
             }
-            Err(e) => tracing::warn!("re-checking relayed sessions failed: {e}"),
         }
         let path = format!("/v1/openssh/watch?from={revision}");
         let watch = internal.get::<WatchResponse>(&path);
@@ -394,7 +416,12 @@ pub(crate) async fn recheck_loop(
             () = tokio::time::sleep(RECHECK_INTERVAL) => {}
             () = tap.sessions_changed.notified() => {}
             w = watch => match w {
-                Ok(w) => revision = w.revision,
+                Ok(w) => {
+                    if w.changed && revision != 0 {
+                        authority.invalidate();
+                    }
+                    revision = w.revision;
+                }
                 Err(e) => {
                     tracing::debug!("policy watch failed: {e}");
                     tokio::time::sleep(Duration::from_secs(1)).await;

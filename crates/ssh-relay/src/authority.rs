@@ -13,6 +13,11 @@ pub trait RelayAuthority: Send + Sync + 'static {
     /// relay's own first check of an offered certificate.
     fn trusted_user_ca_keys(&self) -> Vec<String>;
 
+    /// Re-reads the trusted keys now (a certificate from a CA key the relay
+    /// does not know yet, e.g. right after a rotation). Implementations
+    /// rate-limit it.
+    async fn refresh_trust(&self) {}
+
     /// A host certificate (OpenSSH line) for `host_public_key` carrying the
     /// names of `node`, to present to the user's client.
     async fn host_cert(&self, node: &str, host_public_key: &str) -> Result<String, String>;

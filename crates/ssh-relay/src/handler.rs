@@ -77,8 +77,15 @@ impl RelayHandler {
                 return Auth::reject();
             }
         };
-        let trusted = relay.authority.trusted_user_ca_keys();
-        let verified = match keygate_ca::verify_user_cert(&line, &trusted, now) {
+        let mut verified =
+            keygate_ca::verify_user_cert(&line, &relay.authority.trusted_user_ca_keys(), now);
+        if verified.is_err() {
+            // Perhaps a key this relay has not heard of yet (a rotation).
+            relay.authority.refresh_trust().await;
+            verified =
+                keygate_ca::verify_user_cert(&line, &relay.authority.trusted_user_ca_keys(), now);
+        }
+        let verified = match verified {
             Ok(v) => v,
             Err(e) => {
                 self.conn

@@ -41,6 +41,10 @@ pub struct SshdConfig {
     pub host_key: Option<PathBuf>,
     /// Listen on this port instead of a free one picked at start.
     pub port: Option<u16>,
+    /// Read `TrustedUserCAKeys` from this file (kept current by someone
+    /// else, e.g. `keygate krl-sync`) instead of one written from
+    /// `trusted_user_ca_keys`.
+    pub trusted_user_ca_file: Option<PathBuf>,
 }
 
 /// A running `sshd -D` with its own host key and config, killed on drop.
@@ -87,7 +91,10 @@ impl Sshd {
                 k
             }
         };
-        let ca_file = dir.path().join("trusted_user_ca_keys");
+        let ca_file = match &config.trusted_user_ca_file {
+            Some(f) => f.clone(),
+            None => dir.path().join("trusted_user_ca_keys"),
+        };
         let mut cas = config
             .trusted_user_ca_keys
             .iter()
@@ -95,8 +102,10 @@ impl Sshd {
             .collect::<Vec<_>>()
             .join("\n");
         cas.push('\n');
-        std::fs::write(&ca_file, cas)
-            .map_err(TestkitError::io(format!("write {}", ca_file.display())))?;
+        if config.trusted_user_ca_file.is_none() {
+            std::fs::write(&ca_file, cas)
+                .map_err(TestkitError::io(format!("write {}", ca_file.display())))?;
+        }
 
         let mut last_err = None;
         for attempt in 1..=BIND_ATTEMPTS {
