@@ -2,8 +2,8 @@
 //! sealed blobs, SSH fingerprints and KRLs.
 
 use keygate_ca::{
-    Kek, Krl, Sealed, ca_pin, parse_x509_identity, ssh_fingerprint, verify_host_cert, verify_pin,
-    verify_user_cert,
+    KRL_SIG_NAMESPACE, Kek, Krl, Sealed, ca_pin, parse_x509_identity, ssh_fingerprint,
+    sshsig_verify, verify_host_cert, verify_pin, verify_user_cert,
 };
 use time::OffsetDateTime;
 
@@ -172,4 +172,36 @@ pub fn ca_krl_decode(data: &[u8]) {
             );
         }
     }
+}
+
+/// The message the `ca_sshsig_verify` seeds sign.
+pub const FUZZ_SIGNED_MESSAGE: &[u8] = b"keygate fuzz message\n";
+
+/// `sshsig_verify` (what `krl-sync` runs on signatures from the network).
+/// Input: first line a trusted public key (OpenSSH line), the rest an
+/// armored SSH signature over [`FUZZ_SIGNED_MESSAGE`] in the namespace
+/// `krl@keygate`. A signature that verifies must fail for any other
+/// message or namespace, and for an empty key list.
+pub fn ca_sshsig_verify(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let (key, sig) = text.split_once('\n').unwrap_or((&text, ""));
+    let trusted = [key.trim().to_owned()];
+    if sshsig_verify(sig, &trusted, KRL_SIG_NAMESPACE, FUZZ_SIGNED_MESSAGE).is_err() {
+        return;
+    }
+    check(
+        sshsig_verify(sig, &trusted, KRL_SIG_NAMESPACE, b"another message").is_err(),
+        "a signature verifies one message only",
+        &key,
+    );
+    check(
+        sshsig_verify(sig, &trusted, "file", FUZZ_SIGNED_MESSAGE).is_err(),
+        "a signature verifies in its namespace only",
+        &key,
+    );
+    check(
+        sshsig_verify(sig, &[], KRL_SIG_NAMESPACE, FUZZ_SIGNED_MESSAGE).is_err(),
+        "no trusted key, no verification",
+        &key,
+    );
 }

@@ -27,8 +27,8 @@ mod types;
 pub use audit::{audit_parse_stored, audit_verify_chain};
 pub use authn::{authn_password, authn_totp};
 pub use ca::{
-    FUZZ_AAD, FUZZ_KEK, ca_kek_open, ca_krl_decode, ca_ssh_cert, ca_ssh_fingerprint,
-    ca_x509_identity,
+    FUZZ_AAD, FUZZ_KEK, FUZZ_SIGNED_MESSAGE, ca_kek_open, ca_krl_decode, ca_ssh_cert,
+    ca_ssh_fingerprint, ca_sshsig_verify, ca_x509_identity,
 };
 pub use expr::types_expr;
 pub use policy::{policy_label_selector, policy_value_matches};
@@ -51,6 +51,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("ca_kek_open", ca_kek_open),
     ("ca_ssh_fingerprint", ca_ssh_fingerprint),
     ("ca_krl_decode", ca_krl_decode),
+    ("ca_sshsig_verify", ca_sshsig_verify),
     ("authn_totp", authn_totp),
     ("authn_password", authn_password),
     ("policy_value_matches", policy_value_matches),

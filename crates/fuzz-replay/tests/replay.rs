@@ -85,6 +85,7 @@ replay_tests!(
     ca_kek_open,
     ca_ssh_fingerprint,
     ca_krl_decode,
+    ca_sshsig_verify,
     authn_totp,
     authn_password,
     policy_value_matches,
