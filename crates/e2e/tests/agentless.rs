@@ -175,6 +175,22 @@ fn plain_openssh_tools_reach_an_agentless_host_through_the_relay() {
         "sshd log: {log}"
     );
 
+    // A terminal: pty-req and shell/exec with a TTY are relayed.
+    let o = run(
+        Command::new(SSH)
+            .env("KEYGATE_HOME", &c.home)
+            .env_remove("SSH_AUTH_SOCK")
+            .arg("-F")
+            .arg(&config)
+            .args(["-tt", "-o", "BatchMode=yes", "-l", &login])
+            .arg(format!("ag1.{}", c.name))
+            .arg("tty; stty size; exit 4"),
+        "",
+    );
+    assert_eq!(o.status.code(), Some(4), "ssh -tt: {}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(out.contains("/dev/pts/"), "a real terminal on the host: {out:?}");
+
     // kg ssh too, with the remote exit status.
     let o = c.ssh(&[&format!("{login}@ag1"), "exit 3"]);
     assert_eq!(o.status.code(), Some(3), "kg ssh: {}", text(&o));
