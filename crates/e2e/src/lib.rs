@@ -12,11 +12,13 @@
 // A test-support crate: failing loudly is the point.
 #![allow(clippy::expect_used)]
 
+mod agentless;
 mod cluster;
 mod procs;
 mod tmux;
 mod wait;
 
+pub use agentless::{AgentlessHost, add_agentless_host, keygen, krl_sync, plain_ssh};
 pub use cluster::{Cluster, LOCAL_NODE, NodeAgent, REMOTE_NODE, text};
 pub use procs::{KillOnDrop, processes_of};
 pub use tmux::{Tmux, shell_quote};

@@ -12,122 +12,23 @@
 //! certificate for another name or from another CA is refused.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use keygate_e2e::{Cluster, KillOnDrop, Stopwatch, run, text, wait_until};
+use keygate_e2e::{
+    AgentlessHost, Cluster, KillOnDrop, Stopwatch, add_agentless_host, keygen, krl_sync, plain_ssh,
+    run, text, wait_until,
+};
 use keygate_testkit::{SSH, SSH_KEYGEN, Sshd, SshdConfig, free_port};
+
+/// Registers and starts an agentless host (see `keygate_e2e::agentless`).
+fn add_host(c: &Cluster, name: &str, labels: &str, cert_for: Option<&str>) -> AgentlessHost {
+    add_agentless_host(c, name, labels, cert_for).unwrap()
+}
 use sha2::{Digest, Sha256};
 
 /// How often polling loops look again.
 const POLL: Duration = Duration::from_millis(100);
-
-/// An agentless host: its sshd and the files behind it.
-struct Host {
-    /// The running sshd.
-    sshd: Sshd,
-    /// Node name.
-    name: String,
-    /// Host key, certificate, KRL and CA file.
-    dir: tempfile::TempDir,
-}
-
-fn keygen(path: &Path) {
-    let o = run(
-        Command::new(SSH_KEYGEN)
-            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-            .arg(path),
-        "",
-    );
-    assert!(o.status.success(), "ssh-keygen: {}", text(&o));
-}
-
-/// Registers `name` and starts its sshd set up as docs/agentless.md says.
-/// `cert_for` signs the host key as another node (to test refusals).
-fn add_host(c: &Cluster, name: &str, labels: &str, cert_for: Option<&str>) -> Host {
-    let port = free_port().unwrap();
-    c.kgctl_ok(&[
-        "nodes",
-        "add",
-        "--openssh",
-        "--name",
-        name,
-        "--address",
-        &format!("127.0.0.1:{port}"),
-        "--labels",
-        labels,
-    ])
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("ssh_host_ed25519_key");
-    keygen(&key);
-    let cert = dir.path().join("ssh_host_ed25519_key-cert.pub");
-    let pub_key = format!("{}.pub", key.display());
-    c.kgctl_ok(&[
-        "auth",
-        "sign",
-        "--host",
-        cert_for.unwrap_or(name),
-        "--key",
-        &pub_key,
-        "--out",
-        &cert.to_string_lossy(),
-    ])
-    .unwrap();
-    let ca = c
-        .kgctl_ok(&["auth", "export", "--type", "openssh"])
-        .unwrap();
-    let ca_lines: Vec<String> = String::from_utf8_lossy(&ca.stdout)
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(str::to_owned)
-        .collect();
-    assert!(!ca_lines.is_empty(), "no openssh CA keys exported");
-    // The KRL as docs/agentless.md sets it up: fetched by krl-sync before
-    // sshd starts (sshd refuses every login if RevokedKeys is missing).
-    let b = &c.daemon.banner;
-    let o = krl_sync(
-        dir.path(),
-        &["--proxy", &b.proxy, "--ca-pin", &b.ca_pin, "--once"],
-    );
-    assert!(o.status.success(), "krl-sync: {}", text(&o));
-    // krl-sync wrote the openssh CA keys it verified the KRL with: the
-    // same keys kgctl exports, in the file sshd reads at every login.
-    let synced = std::fs::read_to_string(dir.path().join("openssh_ca.pub")).unwrap();
-    assert_eq!(synced.trim(), ca_lines.join("\n").trim());
-    let sshd = Sshd::start(SshdConfig {
-        trusted_user_ca_keys: Vec::new(),
-        trusted_user_ca_file: Some(dir.path().join("openssh_ca.pub")),
-        extra: vec![
-            format!("HostCertificate {}", cert.display()),
-            format!("RevokedKeys {}", dir.path().join("keygate.krl").display()),
-            "Subsystem sftp internal-sftp".to_owned(),
-        ],
-        host_key: Some(key),
-        port: Some(port),
-    })
-    .unwrap();
-    Host {
-        sshd,
-        name: name.to_owned(),
-        dir,
-    }
-}
-
-/// Plain `ssh -F <kg config>` to `login@node.cluster`.
-fn plain_ssh(c: &Cluster, config: &Path, node: &str, cmd: &str) -> Output {
-    run(
-        Command::new(SSH)
-            .env("KEYGATE_HOME", &c.home)
-            .env_remove("SSH_AUTH_SOCK")
-            .arg("-F")
-            .arg(config)
-            .args(["-o", "BatchMode=yes", "-l", c.login()])
-            .arg(format!("{node}.{}", c.name))
-            .arg(cmd),
-        "",
-    )
-}
 
 fn sha256(p: &Path) -> Vec<u8> {
     Sha256::digest(std::fs::read(p).unwrap()).to_vec()
@@ -189,7 +90,10 @@ fn plain_openssh_tools_reach_an_agentless_host_through_the_relay() {
     );
     assert_eq!(o.status.code(), Some(4), "ssh -tt: {}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(out.contains("/dev/pts/"), "a real terminal on the host: {out:?}");
+    assert!(
+        out.contains("/dev/pts/"),
+        "a real terminal on the host: {out:?}"
+    );
 
     // kg ssh too, with the remote exit status.
     let o = c.ssh(&[&format!("{login}@ag1"), "exit 3"]);
@@ -327,9 +231,9 @@ fn relay_refuses_impostor_hosts_and_denied_logins() {
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let ca = dir.path().join("foreign_ca");
-    keygen(&ca);
+    keygen(&ca).unwrap();
     let key = dir.path().join("host");
-    keygen(&key);
+    keygen(&key).unwrap();
     let o = run(
         Command::new(SSH_KEYGEN)
             .args(["-q", "-s"])
@@ -431,20 +335,6 @@ fn lock_ends_a_relayed_session() {
     // And new sessions are refused.
     let o = plain_ssh(&c, &config, "ag2", "true");
     assert_eq!(o.status.code(), Some(255), "{}", text(&o));
-}
-
-/// `keygate krl-sync` with `args`, on files in `dir`.
-fn krl_sync(dir: &Path, args: &[&str]) -> Output {
-    run(
-        Command::new(keygate_e2e::bin("keygate"))
-            .arg("krl-sync")
-            .arg("--out")
-            .arg(dir.join("keygate.krl"))
-            .arg("--ca-file")
-            .arg(dir.join("openssh_ca.pub"))
-            .args(args),
-        "",
-    )
 }
 
 #[test]
@@ -568,147 +458,43 @@ fn krl_sync_installs_signed_krls_and_refuses_tampered_or_old_ones() {
     );
 }
 
-/// Plain `ssh` to `node` (a Keygate node) with exactly `key`/`cert` and a
-/// known_hosts file of our choosing.
-fn ssh_with(c: &Cluster, key: &Path, cert: &Path, known_hosts: &Path, node: &str) -> Output {
-    run(
-        Command::new(SSH)
-            .env("KEYGATE_HOME", &c.home)
-            .env_remove("SSH_AUTH_SOCK")
-            .args([
-                "-F",
-                "/dev/null",
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "IdentitiesOnly=yes",
-            ])
-            .args([
-                "-o",
-                "StrictHostKeyChecking=yes",
-                "-o",
-                "GlobalKnownHostsFile=/dev/null",
-            ])
-            .arg("-o")
-            .arg(format!("UserKnownHostsFile={}", known_hosts.display()))
-            .arg("-o")
-            .arg(format!("IdentityFile={}", key.display()))
-            .arg("-o")
-            .arg(format!("CertificateFile={}", cert.display()))
-            .arg("-o")
-            .arg(format!(
-                "ProxyCommand={} proxy ssh --proxy {} %r@%h:%p",
-                keygate_e2e::bin("kg").display(),
-                c.daemon.banner.proxy
-            ))
-            .args(["-l", c.login(), node, "true"]),
-        "",
-    )
-}
-
-/// Polls `check` for up to 15 s.
-fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let ok = wait_until(Duration::from_secs(15), POLL, || check().then_some(()));
-    assert!(ok.is_some(), "{what} did not happen within 15 s");
-}
-
 #[test]
-fn ca_rotation_needs_no_manual_steps_on_nodes_or_clients() {
+fn ansible_reaches_a_keygate_node_and_an_agentless_host() {
+    let ansible = keygate_testkit::ansible::Ansible::find().unwrap_or_else(|e| panic!("{e}"));
     let c = Cluster::start().unwrap();
-    let host = add_host(&c, "ag3", "env=dev", None);
+    let _host = add_host(&c, "ag4", "env=dev", None);
+    let ws = ansible.workspace().unwrap();
     let config = c.ssh_config().unwrap();
-    let (key, cert) = c.profile_key();
-    let known = c.home.join(&c.daemon.banner.proxy).join("known_hosts");
-    let keep = |name: &str| {
-        let k = c.tmp.path().join(name);
-        std::fs::copy(&key, &k).unwrap();
-        std::fs::copy(&cert, k.with_extension("cert")).unwrap();
-        (k.clone(), k.with_extension("cert"))
-    };
-    let on_n2 = |k: &Path, crt: &Path| ssh_with(&c, k, crt, &known, "n2").status.success();
-    let relayed = || plain_ssh(&c, &config, "ag3", "true").status.success();
-    let rotate = |args: &[&str]| {
-        let mut a = vec!["auth", "rotate"];
-        a.extend_from_slice(args);
-        c.kgctl_ok(&a).unwrap();
-    };
-    let (ka, ca) = keep("cert-a");
-    assert!(on_n2(&ka, &ca) && relayed());
-
-    // User CA, automatic: old certificates keep working in the grace
-    // period; renewed ones (new key) work once n2 has heard of the key.
-    rotate(&["--type", "user", "--grace-period", "1h"]);
-    assert!(on_n2(&ka, &ca), "old certificate during the grace period");
-    assert!(c.renew().status.success());
-    let (kb, cb) = keep("cert-b");
-    eventually("n2 trusting the new user CA key", || on_n2(&kb, &cb));
-    assert!(relayed(), "the relay trusts the new key too");
-    let status = c.kgctl_ok(&["status"]).unwrap();
-    assert!(
-        text(&status).contains("update_servers"),
-        "{}",
-        text(&status)
-    );
-    // Completing it: the old key is no longer trusted anywhere.
-    rotate(&["--type", "user", "--manual", "--phase", "standby"]);
-    eventually("n2 refusing the old certificate", || !on_n2(&ka, &ca));
-    assert!(on_n2(&kb, &cb));
-
-    // Rollback: a new key is abandoned, certificates from it stop working,
-    // the previous key's certificates still work.
-    rotate(&["--type", "user", "--manual", "--phase", "init"]);
-    rotate(&["--type", "user", "--manual", "--phase", "update_clients"]);
-    assert!(c.renew().status.success());
-    let (kc, cc) = keep("cert-c");
-    eventually("n2 trusting the third key", || on_n2(&kc, &cc));
-    rotate(&["--type", "user", "--rollback"]);
-    eventually("n2 refusing the abandoned key", || !on_n2(&kc, &cc));
-    assert!(on_n2(&kb, &cb), "rollback restores the previous key");
-    assert!(c.renew().status.success());
-    assert!(relayed());
-
-    // Host CA: nodes re-sign their host certificates by themselves; a
-    // client that trusts only the new host CA key reaches n2.
-    rotate(&["--type", "host", "--grace-period", "1h"]);
-    let hosts = c.kgctl_ok(&["auth", "export", "--type", "host"]).unwrap();
-    let first = String::from_utf8_lossy(&hosts.stdout)
-        .lines()
-        .next()
-        .unwrap()
-        .to_owned();
-    let only_new = c.tmp.path().join("known_hosts_new");
-    std::fs::write(&only_new, format!("{first}\n")).unwrap();
-    assert!(c.renew().status.success());
-    let (kd, cd) = keep("cert-d");
-    eventually("n2 presenting a host certificate from the new key", || {
-        ssh_with(&c, &kd, &cd, &only_new, "n2").status.success()
-    });
-    assert!(
-        relayed(),
-        "the relay presents a certificate the client trusts"
-    );
-
-    // openssh CA: the relay signs with the new key; the host learns it from
-    // krl-sync (its periodic job), with no change to sshd_config.
-    rotate(&["--type", "openssh", "--grace-period", "1h"]);
-    let b = &c.daemon.banner;
-    let o = krl_sync(
-        host.dir.path(),
-        &["--proxy", &b.proxy, "--ca-pin", &b.ca_pin, "--once"],
-    );
-    assert!(o.status.success(), "krl-sync: {}", text(&o));
-    assert!(text(&o).contains("openssh CA keys written"), "{}", text(&o));
-    assert!(
-        relayed(),
-        "relay → sshd with the new openssh key: {}",
-        host.sshd.log()
-    );
-    let audit = c
-        .kgctl_ok(&["audit", "search", "--type", "ca.rotate", "--format", "json"])
+    let inventory = ws
+        .write(
+            "inventory.ini",
+            &format!(
+                "[all]\nn1.{cl}\nag4.{cl}\n\n[all:vars]\nansible_user={}\nansible_ssh_common_args='-F {}'\n",
+                c.login(),
+                config.display(),
+                cl = c.name
+            ),
+        )
         .unwrap();
-    let n = serde_json::from_slice::<serde_json::Value>(&audit.stdout)
-        .unwrap()
-        .as_array()
-        .map_or(0, Vec::len);
-    assert!(n >= 7, "every rotation step is audited ({n})");
+    let o = run(
+        ws.command()
+            .env("KEYGATE_HOME", &c.home)
+            .arg("all")
+            .arg("-i")
+            .arg(&inventory)
+            .args(["-m", "command", "-a", "id -un"]),
+        "",
+    );
+    assert!(o.status.success(), "ansible: {}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    for host in ["n1", "ag4"] {
+        assert!(
+            out.contains(&format!(
+                "{host}.{} | CHANGED | rc=0 >>\n{}",
+                c.name,
+                c.login()
+            )),
+            "{host}: {out}"
+        );
+    }
 }
