@@ -8,7 +8,8 @@
 //! certificate, authenticated renewal through the proxy against a no-op
 //! endpoint on the same server, and the cost of an argon2 password check.
 //! The `b4` binary prints the table recorded in `BENCHMARKS.md`.
-//! Also owns B1/B3/B8 (server access, module `access`): throughput,
+//! Also owns B1/B2/B3/B8 (server access, module `access`): throughput
+//! (direct, and through the proxy or its SSH relay against `ssh -J`),
 //! session latency and memory of the node agent against OpenSSH `sshd`,
 //! through the real binaries; the `ssh` binary prints that table.
 //! Does not own: any production code path (it only calls public APIs), CI
@@ -28,7 +29,8 @@ mod sshkeygen;
 
 pub use access::{
     AccessPlan, AccessReport, Latency, Memory, Peers, RATE_ROUTES, RatePlan, Route, SessionMemory,
-    SessionRate, SessionsReport, Throughput, percentile, route_rate, run_access, run_sessions,
+    SessionRate, SessionsReport, THROUGHPUT_ROUTES, Throughput, Transfers, percentile, route_rate,
+    run_access, run_sessions,
 };
 pub use api::{ApiBench, ApiRates, totp_secret_from_uri};
 pub use cpu::{CpuRates, SignBench};

@@ -1,7 +1,8 @@
-//! Runs B1/B3/B8 with the tiniest plan against the real binaries (built
-//! in this profile), OpenSSH's sshd and ssh: the setup works (daemon,
-//! standalone node, TOTP login, sshd trusting Keygate's user CA), every
-//! route opens a session, and the table is complete. Numbers from this
+//! Runs B1/B2/B3/B8 with the tiniest plan against the real binaries
+//! (built in this profile), OpenSSH's sshd and ssh: the setup works
+//! (daemon, standalone node, TOTP login, sshd trusting Keygate's user CA,
+//! an agentless sshd behind the proxy's relay), every route opens a
+//! session, and the table is complete. Numbers from this
 //! run mean nothing. Needs root, like the e2e tests.
 #![allow(
     clippy::unwrap_used,
@@ -10,7 +11,7 @@
     clippy::panic
 )]
 
-use keygate_bench::{AccessPlan, Route, run_access};
+use keygate_bench::{AccessPlan, Route, THROUGHPUT_ROUTES, run_access};
 
 #[test]
 fn server_access_runs_end_to_end_with_a_tiny_plan() {
@@ -19,17 +20,15 @@ fn server_access_runs_end_to_end_with_a_tiny_plan() {
     let report = run_access(&plan, &mut |what: &str| steps.push(what.to_owned())).unwrap();
     assert!(steps.len() >= 4, "{steps:?}");
 
-    // B1: every byte arrived, both sides.
+    // B1/B2: every route ran once and every byte arrived (`throughput`
+    // fails on a short transfer).
     assert_eq!(report.throughput.bytes, 1 << 20);
-    assert_eq!(report.throughput.agent.len(), 1);
-    assert!(
-        report
-            .throughput
-            .agent
-            .iter()
-            .chain(&report.throughput.sshd)
-            .all(|r| *r > 0.0)
-    );
+    let routes: Vec<Route> = report.throughput.routes.iter().map(|t| t.route).collect();
+    assert_eq!(routes, THROUGHPUT_ROUTES);
+    for t in &report.throughput.routes {
+        assert_eq!(t.rates.len(), 1, "{t:?}");
+        assert!(t.rates.iter().all(|r| *r > 0.0), "{t:?}");
+    }
 
     // B3: four routes, each timed twice, every time positive.
     let routes: Vec<Route> = report.latency.iter().map(|l| l.route).collect();
@@ -63,6 +62,9 @@ fn server_access_runs_end_to_end_with_a_tiny_plan() {
     let table = report.render();
     for want in [
         "### B1",
+        "### B2",
+        "B2 agent/ssh -J",
+        "B2b relay/ssh -J",
         "### B3",
         "### B8",
         "sshd via sshd jump host",

@@ -1,24 +1,26 @@
-//! The one OpenSSH client every measurement uses, pointed at one of four
+//! The one OpenSSH client every measurement uses, pointed at one of five
 //! paths: the node directly, sshd directly, the node through the proxy
-//! (`kg proxy ssh`, what `kg ssh` runs) and sshd through an sshd jump host
-//! (what `ssh -J` runs).
+//! (`kg proxy ssh`, what `kg ssh` runs), sshd through an sshd jump host
+//! (what `ssh -J` runs) and an agentless sshd through the proxy's SSH
+//! relay (`kg proxy ssh` again).
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 use keygate_testkit::SSH;
 
-use super::cluster::{LOGIN, NODE, Peers};
+use super::cluster::{LOGIN, NODE, Peers, RELAY_NODE};
 
-/// The cipher both servers are asked for. AES-GCM uses the CPU's AES
-/// instructions on both sides; russh and OpenSSH both offer it.
+/// The cipher every SSH hop is asked for (the agentless sshd is pinned to
+/// it too, see `cluster`). AES-GCM uses the CPU's AES instructions on
+/// both sides; russh and OpenSSH both offer it.
 pub const CIPHER: &str = "aes256-gcm@openssh.com";
 
-/// The key exchange both servers are asked for. OpenSSH 9.2 would pick
+/// The key exchange every SSH hop is asked for. OpenSSH 9.2 would pick
 /// `sntrup761x25519-sha512@openssh.com` with sshd, which russh does not
 /// offer, so the agent would get plain curve25519: pinning it keeps the
 /// handshake the same work on both sides.
-const KEX: &str = "KexAlgorithms=curve25519-sha256";
+pub const KEX_ALGORITHM: &str = "curve25519-sha256";
 
 /// Where a session goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +33,9 @@ pub enum Route {
     AgentProxy,
     /// sshd through sshd as a jump host (`ssh -J`).
     SshdJump,
+    /// The agentless node's sshd through the proxy's SSH relay: the proxy
+    /// terminates the client's SSH connection and opens its own to sshd.
+    RelayProxy,
 }
 
 /// Options shared by every path: the admin's key and certificate only, no
@@ -47,7 +52,9 @@ fn base(peers: &Peers) -> Command {
             "-o",
             "GlobalKnownHostsFile=/dev/null",
         ])
-        .args(["-c", CIPHER, "-o", KEX, "-l", LOGIN]);
+        .args(["-c", CIPHER, "-o"])
+        .arg(format!("KexAlgorithms={KEX_ALGORITHM}"))
+        .args(["-l", LOGIN]);
     ssh.arg("-o").arg(opt("IdentityFile", &peers.key));
     ssh.arg("-o").arg(opt("CertificateFile", &peers.cert));
     ssh
@@ -70,12 +77,24 @@ fn sshd_host_opts(ssh: &mut Command) {
     .args(["-o", "LogLevel=ERROR"]);
 }
 
-/// Host-key options for the agent: the profile's `known_hosts`, which
-/// trusts Keygate's host CA for the node's name.
-fn agent_host_opts(ssh: &mut Command, peers: &Peers) {
+/// Host-key options for a Keygate-certified host (the agent, or the
+/// relay speaking for an agentless node): the profile's `known_hosts`,
+/// which trusts Keygate's host CA, checked for the node's name.
+fn agent_host_opts(ssh: &mut Command, peers: &Peers, node: &str) {
     ssh.arg("-o")
         .arg(opt("UserKnownHostsFile", &peers.known_hosts))
-        .args(["-o", "StrictHostKeyChecking=yes", "-o", "HostKeyAlias=n2"]);
+        .args(["-o", "StrictHostKeyChecking=yes", "-o"])
+        .arg(format!("HostKeyAlias={node}"));
+}
+
+/// `ProxyCommand` running `kg proxy ssh`, what `kg ssh` and `kg config`'s
+/// ssh_config use.
+fn kg_proxy_command(peers: &Peers) -> String {
+    format!(
+        "ProxyCommand={} proxy ssh --proxy {} %r@%h:%p",
+        peers.kg.display(),
+        peers.proxy
+    )
 }
 
 /// `ssh … <target> <remote>` for `path`, stdout and stderr not yet set.
@@ -84,7 +103,7 @@ pub fn command(peers: &Peers, path: Route, remote: &str) -> Command {
     let sshd_port = peers.sshd.port().to_string();
     match path {
         Route::AgentDirect => {
-            agent_host_opts(&mut ssh, peers);
+            agent_host_opts(&mut ssh, peers, NODE);
             ssh.args(["-p", &peers.node_port.to_string(), "127.0.0.1"]);
         }
         Route::SshdDirect => {
@@ -92,13 +111,16 @@ pub fn command(peers: &Peers, path: Route, remote: &str) -> Command {
             ssh.args(["-p", &sshd_port, "127.0.0.1"]);
         }
         Route::AgentProxy => {
-            agent_host_opts(&mut ssh, peers);
-            ssh.arg("-o").arg(format!(
-                "ProxyCommand={} proxy ssh --proxy {} %r@%h:%p",
-                peers.kg.display(),
-                peers.proxy
-            ));
+            agent_host_opts(&mut ssh, peers, NODE);
+            ssh.arg("-o").arg(kg_proxy_command(peers));
             ssh.arg(NODE);
+        }
+        Route::RelayProxy => {
+            // The relay presents a host certificate from the host CA
+            // naming the node, so the same check applies.
+            agent_host_opts(&mut ssh, peers, RELAY_NODE);
+            ssh.arg("-o").arg(kg_proxy_command(peers));
+            ssh.arg(RELAY_NODE);
         }
         Route::SshdJump => {
             sshd_host_opts(&mut ssh);
@@ -108,7 +130,7 @@ pub fn command(peers: &Peers, path: Route, remote: &str) -> Command {
             let jump = format!(
                 "ProxyCommand={SSH} -F /dev/null -o BatchMode=yes -o IdentitiesOnly=yes \
                  -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
-                 -c {CIPHER} -o {KEX} -i {} -o CertificateFile={} -l {LOGIN} -p {sshd_port} -W %h:%p 127.0.0.1",
+                 -c {CIPHER} -o KexAlgorithms={KEX_ALGORITHM} -i {} -o CertificateFile={} -l {LOGIN} -p {sshd_port} -W %h:%p 127.0.0.1",
                 peers.jump_key.display(),
                 peers.jump_cert.display()
             );

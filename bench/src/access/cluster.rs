@@ -1,8 +1,9 @@
 //! The peers the server-access benchmarks compare: the real `keygate`
 //! binaries (an all-in-one daemon plus a standalone node process that
 //! also listens directly), a `kg` profile logged in as the first admin,
-//! and an OpenSSH `sshd` that trusts the same user CA, so one certificate
-//! opens both.
+//! an OpenSSH `sshd` that trusts the same user CA, so one certificate
+//! opens both, and a second `sshd` registered as an agentless node that
+//! trusts only the openssh CA, reached through the proxy's SSH relay.
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -14,10 +15,13 @@ use keygate_clock::{SharedClock, SystemClock};
 use keygate_testkit::{ClientKey, SSH_KEYGEN, Sshd, SshdConfig, free_port};
 use tempfile::TempDir;
 
+use super::client::{CIPHER, KEX_ALGORITHM};
 use crate::BenchError;
 
 /// The standalone node's name (and its host certificate's principal).
 pub const NODE: &str = "n2";
+/// The agentless node's name (and its host certificate's principal).
+pub const RELAY_NODE: &str = "ag1";
 /// The login every session uses: the admin's login when keygate runs as
 /// root, and a login sshd accepts a certificate for.
 pub const LOGIN: &str = "root";
@@ -60,6 +64,9 @@ pub struct Peers {
     daemon: Killed,
     /// OpenSSH's server trusting Keygate's user CA.
     pub sshd: Sshd,
+    /// The agentless node [`RELAY_NODE`]: an sshd trusting only the
+    /// openssh CA, with a host certificate for that name.
+    pub relay_sshd: Sshd,
     /// Port the standalone node accepts SSH on directly.
     pub node_port: u16,
     /// The proxy's `host:port`.
@@ -138,17 +145,19 @@ impl Peers {
         let sshd = Sshd::start(SshdConfig {
             trusted_user_ca_keys: vec![user_ca, jump_ca],
             // Many sessions start at once in B8; sshd's default drops
-            // unauthenticated connections beyond 10. The agent logs
-            // nothing per session either, so sshd logs only errors.
-            extra: vec!["MaxStartups 512".into(), "MaxSessions 512".into()],
+            // unauthenticated connections beyond 10.
+            extra: sshd_limits(),
+            ..SshdConfig::default()
         })
         .map_err(|e| BenchError::setup("start sshd", e))?;
+        let relay_sshd = start_agentless(&kgctl, &data, dir.path())?;
 
         let profile = home.join(&banner.proxy);
         Ok(Self {
             node: Killed(node),
             daemon: Killed(daemon),
             sshd,
+            relay_sshd,
             node_port,
             proxy: banner.proxy,
             key: profile.join("keys").join("admin"),
@@ -171,6 +180,88 @@ impl Peers {
     pub fn daemon_pid(&self) -> u32 {
         self.daemon.0.id()
     }
+}
+
+/// Connection limits both sshd peers get, so bursts of sessions are not
+/// dropped (sshd's default refuses unauthenticated connections beyond 10).
+fn sshd_limits() -> Vec<String> {
+    vec!["MaxStartups 512".into(), "MaxSessions 512".into()]
+}
+
+/// Registers [`RELAY_NODE`] as an agentless node and starts its sshd as
+/// docs/agentless.md sets one up: `TrustedUserCAKeys` = the openssh CA,
+/// a host key with a certificate from `kgctl auth sign --host`, plus the
+/// bench's pinned cipher and key exchange. The relay logs in with a
+/// 1-minute openssh-CA certificate for [`LOGIN`], so this sshd accepts
+/// the bench's sessions as the other one does. No KRL: an empty one
+/// changes nothing per byte, and the relay's hop is what is measured.
+fn start_agentless(kgctl: &Path, data: &Path, dir: &Path) -> Result<Sshd, BenchError> {
+    let kgctl = |args: &[&str], what: &str| {
+        run_ok(
+            Command::new(kgctl).arg("--data-dir").arg(data).args(args),
+            what,
+        )
+    };
+    let port = free_port().map_err(|e| BenchError::setup("pick a port", e))?;
+    let address = format!("127.0.0.1:{port}");
+    kgctl(
+        &[
+            "nodes",
+            "add",
+            "--openssh",
+            "--name",
+            RELAY_NODE,
+            "--address",
+            &address,
+        ],
+        "kgctl nodes add --openssh",
+    )?;
+    let host = ClientKey::generate_named(dir, "agentless-host")
+        .map_err(|e| BenchError::setup("make the agentless host key", e))?;
+    let cert = host.cert_path();
+    kgctl(
+        &[
+            "auth",
+            "sign",
+            "--host",
+            RELAY_NODE,
+            "--key",
+            &host.public_key.to_string_lossy(),
+            "--out",
+            &cert.to_string_lossy(),
+        ],
+        "kgctl auth sign --host",
+    )?;
+    let ca = kgctl(
+        &["auth", "export", "--type", "openssh"],
+        "kgctl auth export --type openssh",
+    )?;
+    let openssh_ca: Vec<String> = String::from_utf8_lossy(&ca.stdout)
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if openssh_ca.is_empty() {
+        return Err(BenchError::Setup(
+            "kgctl auth export --type openssh printed no CA key".into(),
+        ));
+    }
+    let mut extra = sshd_limits();
+    extra.push(format!("HostCertificate {}", cert.display()));
+    // The relay's own client would pick chacha20-poly1305 (russh's first
+    // choice); the hop it opens gets the cipher and key exchange every
+    // other hop of every route uses, so routes differ only in who relays.
+    extra.push(format!("Ciphers {CIPHER}"));
+    extra.push(format!("KexAlgorithms {KEX_ALGORITHM}"));
+    Sshd::start(SshdConfig {
+        trusted_user_ca_keys: openssh_ca,
+        extra,
+        host_key: Some(host.private_key),
+        port: Some(port),
+        ..SshdConfig::default()
+    })
+    .map_err(|e| BenchError::setup("start the agentless node's sshd", e))
 }
 
 /// A key and certificate for the jump hop through sshd, signed by a CA of

@@ -16,7 +16,7 @@ use russh::keys::{Certificate, PrivateKey};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::client::Route;
-use super::cluster::{LOGIN, NODE, Peers, clock};
+use super::cluster::{LOGIN, NODE, Peers, RELAY_NODE, clock};
 use super::rate::{RATE_ROUTES, RatePlan, SessionRate, Tally};
 use crate::BenchError;
 
@@ -148,8 +148,14 @@ async fn one_session(ports: Ports, ident: &Ident, route: Route) -> Result<(), St
     };
     let run = async {
         match route {
-            Route::AgentProxy => {
-                let s = keygate_client::connect_node(&ident.profile, NODE, NODE_PORT)
+            Route::AgentProxy | Route::RelayProxy => {
+                // The same upgrade; the proxy relays for an agentless node.
+                let node = if route == Route::RelayProxy {
+                    RELAY_NODE
+                } else {
+                    NODE
+                };
+                let s = keygate_client::connect_node(&ident.profile, node, NODE_PORT)
                     .await
                     .map_err(|e| format!("proxy upgrade: {e}"))?;
                 ssh_over(ident, s).await

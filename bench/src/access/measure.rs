@@ -1,6 +1,6 @@
 //! The three measurements: held sessions' memory (B8), session latency
-//! (B3) and streaming throughput (B1). Time comes from the monotonic
-//! clock of `keygate_clock`.
+//! (B3) and streaming throughput (B1 directly, B2 through a jump). Time
+//! comes from the monotonic clock of `keygate_clock`.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -40,16 +40,45 @@ pub struct Latency {
     pub secs: Vec<f64>,
 }
 
-/// B1's transfers, bytes per second per round (agent and sshd
-/// alternating, agent first).
+/// The routes the throughput loop runs, in the order each round runs
+/// them: B1's pair (agent and sshd directly), then B2's (agent through the
+/// proxy, sshd through an sshd jump host) with the relay to an agentless
+/// sshd last, next to the jump it is compared with (B2b).
+pub const THROUGHPUT_ROUTES: [Route; 5] = [
+    Route::AgentDirect,
+    Route::SshdDirect,
+    Route::AgentProxy,
+    Route::SshdJump,
+    Route::RelayProxy,
+];
+
+/// One route's transfers in the throughput loop.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transfers {
+    /// The route.
+    pub route: Route,
+    /// Bytes per second, one per round, in round order.
+    pub rates: Vec<f64>,
+}
+
+/// B1/B2's transfers: every route of [`THROUGHPUT_ROUTES`] once per
+/// round, alternating, so a ratio pairs transfers of the same round.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Throughput {
     /// File size.
     pub bytes: u64,
-    /// Agent rates, one per round.
-    pub agent: Vec<f64>,
-    /// sshd rates, one per round.
-    pub sshd: Vec<f64>,
+    /// One entry per route, in [`THROUGHPUT_ROUTES`] order.
+    pub routes: Vec<Transfers>,
+}
+
+impl Throughput {
+    /// `route`'s rates, one per round (empty when it did not run).
+    pub fn rates(&self, route: Route) -> &[f64] {
+        self.routes
+            .iter()
+            .find(|t| t.route == route)
+            .map_or(&[], |t| t.rates.as_slice())
+    }
 }
 
 /// The `p`-th percentile (0–100, nearest rank) of `values`; 0 for none.
@@ -160,7 +189,8 @@ fn write_file(path: &Path, bytes: u64) -> Result<(), BenchError> {
         .map_err(|e| BenchError::setup("write the big file", e))
 }
 
-/// B1: `cat FILE` through the agent and through sshd, alternating.
+/// B1 and B2: `cat FILE` over every route of [`THROUGHPUT_ROUTES`], one
+/// after another in each round.
 pub fn throughput(peers: &Peers, bytes: u64, rounds: usize) -> Result<Throughput, BenchError> {
     let clock = clock();
     let path = peers.dir.path().join("bigfile");
@@ -168,21 +198,26 @@ pub fn throughput(peers: &Peers, bytes: u64, rounds: usize) -> Result<Throughput
     let remote = format!("cat {}", path.display());
     let mut t = Throughput {
         bytes,
-        agent: Vec::new(),
-        sshd: Vec::new(),
+        routes: THROUGHPUT_ROUTES
+            .iter()
+            .map(|r| Transfers {
+                route: *r,
+                rates: Vec::with_capacity(rounds),
+            })
+            .collect(),
     };
     for _ in 0..rounds {
-        for (route, rates) in [
-            (Route::AgentDirect, &mut t.agent),
-            (Route::SshdDirect, &mut t.sshd),
-        ] {
+        for transfers in &mut t.routes {
+            let route = transfers.route;
             let (elapsed, got) = timed(peers, &clock, route, &remote)?;
             if got != bytes {
                 return Err(BenchError::Operation(format!(
                     "{route:?}: received {got} of {bytes} bytes"
                 )));
             }
-            rates.push(bytes as f64 / elapsed.as_secs_f64().max(1e-9));
+            transfers
+                .rates
+                .push(bytes as f64 / elapsed.as_secs_f64().max(1e-9));
         }
     }
     let _ = std::fs::remove_file(&path);
@@ -336,6 +371,26 @@ mod tests {
         assert_eq!(percentile(&v, 0.0), 1.0);
         assert_eq!(percentile(&[3.0], 90.0), 3.0);
         assert_eq!(percentile(&[], 50.0), 0.0);
+    }
+
+    #[test]
+    fn rates_are_found_by_route_and_empty_for_a_route_not_run() {
+        let t = Throughput {
+            bytes: 1,
+            routes: vec![
+                Transfers {
+                    route: Route::AgentProxy,
+                    rates: vec![1.0, 2.0],
+                },
+                Transfers {
+                    route: Route::SshdJump,
+                    rates: vec![3.0],
+                },
+            ],
+        };
+        assert_eq!(t.rates(Route::AgentProxy), [1.0, 2.0]);
+        assert_eq!(t.rates(Route::SshdJump), [3.0]);
+        assert!(t.rates(Route::RelayProxy).is_empty());
     }
 
     #[test]

@@ -1,8 +1,9 @@
-//! B1, B3, B4b and B8 — server access, Keygate's node agent against OpenSSH
-//! `sshd`, both driven by the same OpenSSH client with the same key,
-//! certificate and cipher (see `client`). Everything runs as real
-//! processes: the `keygate`/`kg`/`kgctl` binaries built next to this one
-//! and the system's `sshd` and `ssh`.
+//! B1, B2, B3, B4b and B8 — server access, Keygate's node agent (and the
+//! proxy's SSH relay to an agentless sshd) against OpenSSH `sshd`, all
+//! driven by the same OpenSSH client with the same key, certificate and
+//! cipher (see `client`). Everything runs as real processes: the
+//! `keygate`/`kg`/`kgctl` binaries built next to this one and the
+//! system's `sshd` and `ssh`.
 
 mod client;
 mod cluster;
@@ -14,7 +15,7 @@ mod report;
 
 pub use client::Route;
 pub use cluster::Peers;
-pub use measure::{Latency, Throughput, percentile};
+pub use measure::{Latency, THROUGHPUT_ROUTES, Throughput, Transfers, percentile};
 pub use memory::Memory;
 pub use rate::{RATE_ROUTES, RatePlan, SessionRate, SessionsReport, route_rate};
 pub use report::{AccessReport, SessionMemory};
@@ -24,9 +25,10 @@ use crate::BenchError;
 /// How much each part of the server-access run does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessPlan {
-    /// Size of the file `cat` streams in B1, in bytes.
+    /// Size of the file `cat` streams in B1 and B2, in bytes.
     pub file_bytes: u64,
-    /// Interleaved agent/sshd transfers in B1 (the median is reported).
+    /// Rounds of B1/B2 transfers, each over every route in turn (medians
+    /// are reported).
     pub transfer_rounds: usize,
     /// Timed `exec true` sessions per route in B3.
     pub latency_runs: usize,
@@ -66,14 +68,14 @@ impl AccessPlan {
     }
 }
 
-/// Starts the peers, runs B8, B3 and B1 in that order (memory first, so
-/// "idle" means no session has run yet), and returns the report.
+/// Starts the peers, runs B8, B3 and B1/B2 in that order (memory first,
+/// so "idle" means no session has run yet), and returns the report.
 pub fn run_access(
     plan: &AccessPlan,
     progress: &mut dyn FnMut(&str),
 ) -> Result<AccessReport, BenchError> {
     let load_before = crate::run::load_average();
-    progress("starting keygate (all-in-one + standalone node), sshd, kg login");
+    progress("starting keygate (all-in-one + standalone node), sshd, agentless sshd, kg login");
     let peers = Peers::start()?;
 
     progress("B8: idle memory and held sessions");
@@ -82,7 +84,7 @@ pub fn run_access(
     progress("B3: connect + auth + exec true");
     let latency = measure::latency(&peers, plan.latency_runs)?;
 
-    progress("B1: cat of a large file");
+    progress("B1/B2: cat of a large file (direct, via proxy, via ssh -J, via relay)");
     let throughput = measure::throughput(&peers, plan.file_bytes, plan.transfer_rounds)?;
 
     Ok(AccessReport {
@@ -103,7 +105,7 @@ pub fn run_sessions(
     progress: &mut dyn FnMut(&str),
 ) -> Result<SessionsReport, BenchError> {
     let load_before = crate::run::load_average();
-    progress("starting keygate (all-in-one + standalone node), sshd, kg login");
+    progress("starting keygate (all-in-one + standalone node), sshd, agentless sshd, kg login");
     let peers = Peers::start()?;
     progress("B4b: sessions/s, in-process russh client (proxy, agent, sshd)");
     let in_process = inproc::session_rates(&peers, plan)?;

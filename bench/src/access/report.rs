@@ -1,4 +1,4 @@
-//! The B1/B3/B8 table, in Markdown, as recorded in `BENCHMARKS.md`.
+//! The B1/B2/B3/B8 tables, in Markdown, as recorded in `BENCHMARKS.md`.
 
 use std::fmt::Write as _;
 
@@ -12,6 +12,9 @@ use crate::{median, paired_ratio};
 const IDLE_RSS_GOAL_KIB: u64 = 20 << 10;
 /// B1 goal: agent throughput at least sshd's.
 const THROUGHPUT_GOAL: f64 = 1.0;
+/// B2 goal: agent throughput through the proxy at least that of sshd
+/// through an sshd jump host (`ssh -J`).
+const JUMP_THROUGHPUT_GOAL: f64 = 1.0;
 /// B3 goal: direct agent latency at most this fraction of sshd's.
 const LATENCY_GOAL: f64 = 0.25;
 
@@ -41,7 +44,7 @@ pub struct AccessReport {
     pub memory: Vec<SessionMemory>,
     /// B3, one entry per route.
     pub latency: Vec<Latency>,
-    /// B1.
+    /// B1 and B2.
     pub throughput: Throughput,
 }
 
@@ -59,6 +62,7 @@ pub(super) fn route_name(r: Route) -> &'static str {
         Route::SshdDirect => "sshd direct",
         Route::AgentProxy => "agent via proxy (`kg proxy ssh`)",
         Route::SshdJump => "sshd via sshd jump host (`-J`)",
+        Route::RelayProxy => "agentless sshd via proxy relay (`kg proxy ssh`)",
     }
 }
 
@@ -83,6 +87,61 @@ impl AccessReport {
         paired_ratio(&secs(a), &secs(b))
     }
 
+    /// B1 (direct) and B2 (through a jump) tables.
+    fn render_throughput(&self, s: &mut String) {
+        let t = &self.throughput;
+        let (agent, sshd) = (t.rates(Route::AgentDirect), t.rates(Route::SshdDirect));
+        let ratio = paired_ratio(agent, sshd);
+        let _ = writeln!(
+            s,
+            "### B1 — `cat` of a {} MiB file ({} rounds, median)\n",
+            t.bytes >> 20,
+            agent.len()
+        );
+        s.push_str("| server | MB/s | ratio agent/sshd | goal |\n|---|---:|---:|---|\n");
+        let _ = writeln!(s, "| sshd | {:.0} | | |", median(sshd) / 1e6);
+        let _ = writeln!(
+            s,
+            "| agent | {:.0} | {ratio:.2}× | ≥ {THROUGHPUT_GOAL:.1}× {} |\n",
+            median(agent) / 1e6,
+            verdict(ratio >= THROUGHPUT_GOAL)
+        );
+
+        let jump = t.rates(Route::SshdJump);
+        let _ = writeln!(
+            s,
+            "### B2 — `cat` of the same file through a jump (same rounds, median)\n"
+        );
+        s.push_str("| route | MB/s | ratio vs `ssh -J` (paired median) | goal |\n");
+        s.push_str("|---|---:|---:|---|\n");
+        let proxied = paired_ratio(t.rates(Route::AgentProxy), jump);
+        let relayed = paired_ratio(t.rates(Route::RelayProxy), jump);
+        for (route, ratio, goal) in [
+            (Route::SshdJump, String::new(), String::new()),
+            (
+                Route::AgentProxy,
+                format!("B2 agent/ssh -J {proxied:.2}×"),
+                format!(
+                    "≥ {JUMP_THROUGHPUT_GOAL:.1}× {}",
+                    verdict(proxied >= JUMP_THROUGHPUT_GOAL)
+                ),
+            ),
+            (
+                Route::RelayProxy,
+                format!("B2b relay/ssh -J {relayed:.2}×"),
+                "(reported)".into(),
+            ),
+        ] {
+            let _ = writeln!(
+                s,
+                "| {} | {:.0} | {ratio} | {goal} |",
+                route_name(route),
+                median(t.rates(route)) / 1e6
+            );
+        }
+        s.push('\n');
+    }
+
     /// The Markdown section body.
     pub fn render(&self) -> String {
         let mut s = String::new();
@@ -96,23 +155,7 @@ impl AccessReport {
             load(self.load_after)
         );
 
-        let t = &self.throughput;
-        let (a, b) = (median(&t.agent), median(&t.sshd));
-        let ratio = paired_ratio(&t.agent, &t.sshd);
-        let _ = writeln!(
-            s,
-            "### B1 — `cat` of a {} MiB file ({} rounds, median)\n",
-            t.bytes >> 20,
-            t.agent.len()
-        );
-        s.push_str("| server | MB/s | ratio agent/sshd | goal |\n|---|---:|---:|---|\n");
-        let _ = writeln!(s, "| sshd | {:.0} | | |", b / 1e6);
-        let _ = writeln!(
-            s,
-            "| agent | {:.0} | {ratio:.2}× | ≥ {THROUGHPUT_GOAL:.1}× {} |\n",
-            a / 1e6,
-            verdict(ratio >= THROUGHPUT_GOAL)
-        );
+        self.render_throughput(&mut s);
 
         let runs = self.latency.first().map_or(0, |l| l.secs.len());
         let _ = writeln!(
@@ -185,5 +228,84 @@ impl AccessReport {
             );
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )]
+
+    use super::*;
+    use crate::access::measure::Transfers;
+
+    fn report(rates: &[(Route, Vec<f64>)]) -> AccessReport {
+        AccessReport {
+            plan: AccessPlan::tiny(),
+            cores: 2,
+            load_before: Some(1.0),
+            load_after: None,
+            memory: Vec::new(),
+            latency: Vec::new(),
+            throughput: Throughput {
+                bytes: 64 << 20,
+                routes: rates
+                    .iter()
+                    .map(|(route, rates)| Transfers {
+                        route: *route,
+                        rates: rates.clone(),
+                    })
+                    .collect(),
+            },
+        }
+    }
+
+    fn line_with<'a>(table: &'a str, needle: &str) -> &'a str {
+        table
+            .lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no line with {needle:?} in\n{table}"))
+    }
+
+    #[test]
+    fn b2_pairs_rounds_against_the_jump_and_judges_the_goal() {
+        // Round 2 ran under load: every route dropped, the ratios held.
+        let table = report(&[
+            (Route::AgentDirect, vec![500e6, 250e6, 500e6]),
+            (Route::SshdDirect, vec![400e6, 200e6, 400e6]),
+            (Route::AgentProxy, vec![300e6, 150e6, 300e6]),
+            (Route::SshdJump, vec![250e6, 125e6, 250e6]),
+            (Route::RelayProxy, vec![100e6, 50e6, 100e6]),
+        ])
+        .render();
+        assert!(table.contains("### B1"), "{table}");
+        assert!(table.contains("### B2"), "{table}");
+        let b1 = line_with(&table, "| agent | 500 |");
+        assert!(b1.contains("1.25×") && b1.contains(" met"), "{b1}");
+        let b2 = line_with(&table, "| agent via proxy");
+        assert!(b2.contains("| 300 |"), "{b2}");
+        assert!(b2.contains("B2 agent/ssh -J 1.20×"), "{b2}");
+        assert!(b2.contains("≥ 1.0× met"), "{b2}");
+        let b2b = line_with(&table, "| agentless sshd via proxy relay");
+        assert!(b2b.contains("B2b relay/ssh -J 0.40×"), "{b2b}");
+        assert!(b2b.contains("(reported)"), "{b2b}");
+        let jump = line_with(&table, "| sshd via sshd jump host");
+        assert!(jump.contains("| 250 |"), "{jump}");
+    }
+
+    #[test]
+    fn a_slower_proxy_misses_b2() {
+        let table = report(&[
+            (Route::AgentProxy, vec![90e6]),
+            (Route::SshdJump, vec![100e6]),
+            (Route::RelayProxy, vec![50e6]),
+        ])
+        .render();
+        let b2 = line_with(&table, "| agent via proxy");
+        assert!(b2.contains("0.90×") && b2.contains("**missed**"), "{b2}");
     }
 }

@@ -1,5 +1,6 @@
-//! B1, B3, B8 — server access (node agent vs OpenSSH sshd). Prints a Markdown table of absolute rates
-//! and ratios against baselines measured in the same run.
+//! B1, B2, B3, B8 — server access (node agent, and the proxy's SSH relay,
+//! vs OpenSSH sshd). Prints Markdown tables of absolute rates and ratios
+//! against baselines measured in the same run.
 //!
 //! `cargo run --release -p keygate-bench --bin ssh [-- --quick]`
 //!
@@ -41,7 +42,7 @@ fn main() -> ExitCode {
     match run_access(&plan, &mut progress) {
         Ok(report) => {
             let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "## B1/B3/B8 — server access\n");
+            let _ = writeln!(out, "## B1/B2/B3/B8 — server access\n");
             let _ = out.write_all(report.render().as_bytes());
             let _ = out.flush();
             ExitCode::SUCCESS
