@@ -14,6 +14,7 @@
 //! event is not on disk, and an audited operation must not proceed then.
 #![forbid(unsafe_code)]
 
+mod checkpoints;
 mod error;
 mod query;
 mod schema;
@@ -31,6 +32,7 @@ use sqlx::{ConnectOptions, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+pub use checkpoints::MAX_RECORDS_PER_CALL;
 pub use error::AuditError;
 pub use query::{MAX_QUERY_LIMIT, SearchFilter};
 
@@ -140,6 +142,7 @@ impl AuditLog {
             tail,
             max_batch: opts.max_batch.max(1),
             counters: Arc::clone(&counters),
+            checkpoints: Vec::new(),
         };
         let handle = tokio::spawn(writer.run());
         tracing::debug!(path = %path.display(), last_seq = tail.seq, "audit log open");
@@ -222,6 +225,14 @@ impl AuditLog {
     /// checkpoints, which this does not consult.
     pub async fn verify(&self) -> Result<u64, AuditError> {
         self.inner.reader.verify().await
+    }
+
+    pub(crate) fn reader(&self) -> &Reader {
+        &self.inner.reader
+    }
+
+    pub(crate) fn sender(&self) -> &mpsc::Sender<Command> {
+        &self.inner.tx
     }
 
     /// Group-commit counters so far.

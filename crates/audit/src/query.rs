@@ -101,14 +101,14 @@ impl Reader {
             .fetch(&mut *conn);
         let mut verifier = ChainVerifier::genesis();
         while let Some(row) = rows.try_next().await.map_err(AuditError::Query)? {
-            let record = chain_record(&row, &verifier)?;
+            let record = chain_record_of(&row, &verifier)?;
             verifier.push(&record).map_err(AuditError::ChainBroken)?;
         }
         Ok(verifier.count())
     }
 
     /// A pooled read connection; a closed pool means a closed log.
-    async fn acquire(&self) -> Result<PoolConnection<Sqlite>, AuditError> {
+    pub(crate) async fn acquire(&self) -> Result<PoolConnection<Sqlite>, AuditError> {
         self.pool.acquire().await.map_err(|e| match e {
             sqlx::Error::PoolClosed => AuditError::Closed,
             other => AuditError::Query(other),
@@ -173,7 +173,10 @@ fn decode_row(row: &SqliteRow) -> Result<StoredEvent, AuditError> {
 /// Turn a row into a chain record. Shapes no writer produces (negative
 /// seq, hashes of the wrong length) are reported as the chain break they
 /// amount to.
-fn chain_record(row: &SqliteRow, verifier: &ChainVerifier) -> Result<ChainRecord, AuditError> {
+pub(crate) fn chain_record_of(
+    row: &SqliteRow,
+    verifier: &ChainVerifier,
+) -> Result<ChainRecord, AuditError> {
     let seq: i64 = row.try_get("seq").map_err(AuditError::Query)?;
     let broken = |seq, kind| AuditError::ChainBroken(ChainBreak { seq, kind });
     let seq = u64::try_from(seq).map_err(|_| {

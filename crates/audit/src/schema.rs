@@ -10,7 +10,7 @@ use sqlx::{Connection, Row, SqliteConnection};
 use crate::AuditError;
 
 /// Layout version stored in `PRAGMA user_version`.
-pub(crate) const SCHEMA_VERSION: i64 = 1;
+pub(crate) const SCHEMA_VERSION: i64 = 2;
 
 /// Statements creating version 1, run in one transaction. `data` holds the
 /// exact hashed bytes; the other columns are derived copies for indexing.
@@ -31,6 +31,16 @@ const CREATE_V1: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS events_event ON events (event, seq)",
     "CREATE INDEX IF NOT EXISTS events_user ON events (user, seq)",
     "PRAGMA user_version = 1",
+];
+
+/// Version 2 adds signed checkpoints (`data` = the signed checkpoint JSON).
+const CREATE_V2: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS checkpoints (
+        seq     INTEGER PRIMARY KEY,
+        unix_ms INTEGER NOT NULL,
+        data    TEXT    NOT NULL
+    )",
+    "PRAGMA user_version = 2",
 ];
 
 /// Options for the single writer connection: WAL so readers never block
@@ -73,7 +83,8 @@ pub(crate) async fn migrate(conn: &mut SqliteConnection, path: &Path) -> Result<
         return Ok(());
     }
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(open_err)?;
-    for stmt in CREATE_V1 {
+    let steps: &[&str] = if found < 1 { CREATE_V1 } else { &[] };
+    for stmt in steps.iter().chain(CREATE_V2) {
         sqlx::query(*stmt)
             .execute(&mut *tx)
             .await

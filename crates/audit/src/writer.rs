@@ -27,6 +27,17 @@ pub(crate) enum Command {
         /// Where the outcome goes.
         ack: oneshot::Sender<Result<u64, AuditError>>,
     },
+    /// Store a signed checkpoint (JSON) for record `seq`.
+    Checkpoint {
+        /// Record it covers.
+        seq: u64,
+        /// When it was made, ms since the epoch.
+        unix_ms: i64,
+        /// The signed checkpoint as JSON.
+        data: String,
+        /// Where the outcome goes.
+        ack: oneshot::Sender<Result<(), AuditError>>,
+    },
     /// Write everything queued so far, then stop.
     Close {
         /// Signalled after the last write and the connection's close.
@@ -60,6 +71,20 @@ pub(crate) struct Writer {
     pub(crate) max_batch: usize,
     /// Shared with [`crate::AuditLog::stats`].
     pub(crate) counters: Arc<Counters>,
+    /// Checkpoints received while collecting a batch, written after it.
+    pub(crate) checkpoints: Vec<PendingCheckpoint>,
+}
+
+/// A checkpoint waiting to be written.
+pub(crate) struct PendingCheckpoint {
+    /// Record it covers.
+    seq: u64,
+    /// When it was made, ms since the epoch.
+    unix_ms: i64,
+    /// JSON.
+    data: String,
+    /// Outcome.
+    ack: oneshot::Sender<Result<(), AuditError>>,
 }
 
 impl Writer {
@@ -69,6 +94,7 @@ impl Writer {
         while let Some(first) = self.rx.recv().await {
             let batch = self.collect(first, &mut closers);
             self.write_batch(batch).await;
+            self.write_checkpoints().await;
             if !closers.is_empty() {
                 break;
             }
@@ -79,6 +105,7 @@ impl Writer {
         while let Ok(first) = self.rx.try_recv() {
             let batch = self.collect(first, &mut closers);
             self.write_batch(batch).await;
+            self.write_checkpoints().await;
         }
         if let Err(e) = self.conn.close().await {
             tracing::warn!(error = %e, "closing the audit database failed");
@@ -95,6 +122,17 @@ impl Writer {
         while let Some(cmd) = next.take() {
             match cmd {
                 Command::Emit { event, ack } => batch.push((event, ack)),
+                Command::Checkpoint {
+                    seq,
+                    unix_ms,
+                    data,
+                    ack,
+                } => self.checkpoints.push(PendingCheckpoint {
+                    seq,
+                    unix_ms,
+                    data,
+                    ack,
+                }),
                 Command::Close { ack } => closers.push(ack),
             }
             if batch.len() < self.max_batch {
@@ -102,6 +140,25 @@ impl Writer {
             }
         }
         batch
+    }
+
+    /// Writes the checkpoints collected with the last batch (each on its
+    /// own: one bad checkpoint must not cost the others).
+    async fn write_checkpoints(&mut self) {
+        for c in std::mem::take(&mut self.checkpoints) {
+            let seq = i64::try_from(c.seq).unwrap_or(i64::MAX);
+            let r = sqlx::query(
+                "INSERT OR REPLACE INTO checkpoints (seq, unix_ms, data) VALUES (?, ?, ?)",
+            )
+            .bind(seq)
+            .bind(c.unix_ms)
+            .bind(&c.data)
+            .execute(&mut self.conn)
+            .await
+            .map(|_| ())
+            .map_err(|e| AuditError::Write(Arc::new(e)));
+            let _ = c.ack.send(r);
+        }
     }
 
     /// Chain, insert and commit one batch, then answer every waiter.

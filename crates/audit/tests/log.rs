@@ -286,7 +286,7 @@ async fn newer_schema_is_refused() {
             err,
             AuditError::UnsupportedSchema {
                 found: 99,
-                supported: 1
+                supported: 2
             }
         ),
         "{err:?}"
@@ -334,5 +334,48 @@ async fn events_are_stamped_by_the_clock() {
     let seq = log.emit(ev.clone()).await.unwrap();
     let back = log.recent(1).await.unwrap().remove(0);
     assert_eq!((back.seq, back.event), (seq, ev));
+    log.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn version_1_logs_gain_the_checkpoint_table_and_keep_their_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.db");
+    let (log, _clock) = open(&path).await;
+    let seq = log.emit(log.event(EventType::UserLogin)).await.unwrap();
+    log.close().await.unwrap();
+    // What a version-1 file looks like: no checkpoint table.
+    let mut conn = raw(&path).await;
+    sqlx::query("DROP TABLE checkpoints")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    sqlx::query("PRAGMA user_version = 1")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    drop(conn);
+    let clock = keygate_clock::TestClock::at(T0);
+    let log = keygate_audit::AuditLog::open(&path, clock.shared(), AuditOptions::default())
+        .await
+        .unwrap();
+    let (head, hash) = log.head().await.unwrap();
+    assert_eq!(head, seq);
+    let cp = keygate_audit_model::SignedCheckpoint {
+        checkpoint: keygate_audit_model::Checkpoint {
+            cluster: "c".into(),
+            seq: head,
+            hash: keygate_audit_model::hex(&hash),
+            time: T0,
+        },
+        signature: "sig".into(),
+    };
+    log.store_checkpoint(&cp).await.unwrap();
+    assert_eq!(log.checkpoints().await.unwrap(), vec![cp.clone()]);
+    let (n, findings) = log.verify_against(&[cp.checkpoint]).await.unwrap();
+    assert_eq!((n, findings.matched, findings.unsigned_tail), (1, 1, 0));
+    let records = log.records(1, 10).await.unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].hash, hash);
     log.close().await.unwrap();
 }

@@ -210,6 +210,8 @@ impl AuthServer {
             limiter: FailureLimiter::default(),
             unknown_users: FailureLimiter::default(),
             last_compaction: std::sync::atomic::AtomicU64::new(0),
+            checkpoint_seq: std::sync::atomic::AtomicU64::new(0),
+            checkpoint_at: std::sync::atomic::AtomicU64::new(0),
             verified: Default::default(),
             hash_permits: tokio::sync::Semaphore::new(MAX_CONCURRENT_HASHES),
             opts,

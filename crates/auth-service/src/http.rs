@@ -72,6 +72,11 @@ fn routes() -> Router<AuthServer> {
         .route("/v1/access/what-can", get(access_what_can))
         .route("/v1/audit/events", get(audit_search))
         .route("/v1/audit/verify", post(audit_verify))
+        .route("/v1/audit/export", get(audit_export))
+        .route(
+            "/v1/audit/checkpoints",
+            get(audit_checkpoints).post(audit_checkpoint_now),
+        )
         .route("/v1/resources/apply", post(apply))
         .route("/v1/resources", post(put_resource))
         .route("/v1/resources/{kind}", get(list))
@@ -509,9 +514,59 @@ async fn audit_verify(
     conn: Option<Extension<ConnInfo>>,
     unix: Option<Extension<UnixPeer>>,
     headers: HeaderMap,
+    body: axum::body::Bytes,
 ) -> Res<crate::VerifyReport> {
     let c = resolve(&s, (conn, unix, headers))?;
-    Ok(Json(s.audit_verify(&c).await?))
+    // The body is optional: checkpoints kept elsewhere to compare with.
+    let req: crate::VerifyRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        crate::VerifyRequest::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| AuthError::BadRequest(format!("verify request: {e}")))?
+    };
+    Ok(Json(s.audit_verify(&c, req).await?))
+}
+
+#[derive(serde::Deserialize)]
+struct ExportQuery {
+    #[serde(default)]
+    from: Option<u64>,
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+async fn audit_export(
+    State(s): State<AuthServer>,
+    conn: Option<Extension<ConnInfo>>,
+    unix: Option<Extension<UnixPeer>>,
+    headers: HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<ExportQuery>,
+) -> Res<crate::ExportPage> {
+    let c = resolve(&s, (conn, unix, headers))?;
+    Ok(Json(
+        s.audit_export(&c, q.from.unwrap_or(1), q.limit.unwrap_or(1000))
+            .await?,
+    ))
+}
+
+async fn audit_checkpoint_now(
+    State(s): State<AuthServer>,
+    conn: Option<Extension<ConnInfo>>,
+    unix: Option<Extension<UnixPeer>>,
+    headers: HeaderMap,
+) -> Res<Option<keygate_audit_model::SignedCheckpoint>> {
+    let c = resolve(&s, (conn, unix, headers))?;
+    Ok(Json(s.audit_checkpoint_now(&c).await?))
+}
+
+async fn audit_checkpoints(
+    State(s): State<AuthServer>,
+    conn: Option<Extension<ConnInfo>>,
+    unix: Option<Extension<UnixPeer>>,
+    headers: HeaderMap,
+) -> Res<Vec<keygate_audit_model::SignedCheckpoint>> {
+    let c = resolve(&s, (conn, unix, headers))?;
+    Ok(Json(s.audit_checkpoints(&c).await?))
 }
 
 async fn apply(

@@ -16,6 +16,7 @@ mod audit;
 mod audit_api;
 mod bootstrap;
 mod caller;
+mod checkpoint;
 mod error;
 mod http;
 mod issue;
@@ -29,7 +30,7 @@ mod repo;
 mod rotate;
 mod server;
 
-pub use audit_api::{AuditQuery, VerifyReport};
+pub use audit_api::{AuditQuery, ExportPage, VerifyReport, VerifyRequest};
 pub use bootstrap::{AuthOptions, FirstStart, load_or_create_kek};
 pub use caller::Caller;
 pub use error::AuthError;

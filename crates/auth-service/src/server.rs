@@ -80,6 +80,10 @@ pub(crate) struct Inner {
     pub verified: crate::caller::VerifiedCerts,
     /// Monotonic second of the last history compaction.
     pub last_compaction: std::sync::atomic::AtomicU64,
+    /// Seq of the last signed audit checkpoint (this process).
+    pub checkpoint_seq: std::sync::atomic::AtomicU64,
+    /// Monotonic second of the last signed audit checkpoint (0: none yet).
+    pub checkpoint_at: std::sync::atomic::AtomicU64,
 }
 
 impl AuthServer {
@@ -91,6 +95,14 @@ impl AuthServer {
 
     pub(crate) fn repo(&self) -> &Repo {
         &self.inner.repo
+    }
+
+    pub(crate) fn inner_checkpoint_seq(&self) -> &std::sync::atomic::AtomicU64 {
+        &self.inner.checkpoint_seq
+    }
+
+    pub(crate) fn inner_checkpoint_at(&self) -> &std::sync::atomic::AtomicU64 {
+        &self.inner.checkpoint_at
     }
 
     pub(crate) fn audit_log(&self) -> &AuditLog {
@@ -176,6 +188,9 @@ impl AuthServer {
         }
         if let Err(e) = self.complete_due_rotations().await {
             tracing::warn!("completing CA rotations: {e}");
+        }
+        if let Err(e) = self.maybe_checkpoint().await {
+            tracing::warn!("signing an audit checkpoint: {e}");
         }
         let now = self.clock().monotonic().as_secs();
         let last = self

@@ -250,3 +250,28 @@ fn json_close(a: &Value, b: &Value) -> bool {
         _ => a == b,
     }
 }
+
+/// `check_bundle` (what `kgctl audit verify --bundle` runs on a file from
+/// anywhere) on arbitrary text, with checkpoints "signed" when their
+/// signature is the word `good`. Never panics; a bundle it calls ok has a
+/// clean chain, at least one good checkpoint, no contradiction and no
+/// unsigned tail; and checking the same text twice gives the same report.
+pub fn audit_bundle(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let sig = |cp: &keygate_audit_model::SignedCheckpoint| cp.signature == "good";
+    let Ok(report) = keygate_audit_model::check_bundle(&text, sig) else {
+        return;
+    };
+    if report.ok() {
+        check(
+            report.first_break.is_none()
+                && report.signed_checkpoints > 0
+                && report.findings.consistent()
+                && report.findings.unsigned_tail == 0,
+            "an ok bundle is clean and fully signed",
+            &report,
+        );
+    }
+    let again = keygate_audit_model::check_bundle(&text, sig).ok();
+    check_eq(&again, &Some(report), "checking is deterministic");
+}

@@ -24,7 +24,7 @@ mod invariant;
 mod policy;
 mod types;
 
-pub use audit::{audit_parse_stored, audit_verify_chain};
+pub use audit::{audit_bundle, audit_parse_stored, audit_verify_chain};
 pub use authn::{authn_password, authn_totp};
 pub use ca::{
     FUZZ_AAD, FUZZ_KEK, FUZZ_SIGNED_MESSAGE, ca_kek_open, ca_krl_decode, ca_ssh_cert,
@@ -46,6 +46,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("types_expr", types_expr),
     ("audit_parse_stored", audit_parse_stored),
     ("audit_verify_chain", audit_verify_chain),
+    ("audit_bundle", audit_bundle),
     ("ca_x509_identity", ca_x509_identity),
     ("ca_ssh_cert", ca_ssh_cert),
     ("ca_kek_open", ca_kek_open),

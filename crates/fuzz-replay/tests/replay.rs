@@ -80,6 +80,7 @@ replay_tests!(
     types_expr,
     audit_parse_stored,
     audit_verify_chain,
+    audit_bundle,
     ca_x509_identity,
     ca_ssh_cert,
     ca_kek_open,

@@ -299,6 +299,11 @@ pub fn scp(recursive: bool, paths: &[String]) -> Result<u8, Failure> {
     })
 }
 
+/// Bytes moved per read of stdin or of the connection.
+const PIPE_CHUNK: usize = 64 * 1024;
+/// Chunks in flight each way.
+const PIPE_DEPTH: usize = 8;
+
 /// `kg proxy ssh LOGIN@NODE:PORT`: the ProxyCommand. Splices stdin/stdout
 /// with a stream to the node.
 pub async fn proxy_ssh(target: &str, proxy: Option<String>) -> Result<(), Failure> {
@@ -324,33 +329,86 @@ pub async fn proxy_ssh(target: &str, proxy: Option<String>) -> Result<(), Failur
         other => Failure::usage(other.to_string()),
     })?;
     let (mut rd, mut wr) = tokio::io::split(stream);
-    let mut stdin = tokio::io::stdin();
-    let mut stdout = tokio::io::stdout();
+    // Plain threads with large buffers move stdin and stdout: tokio's
+    // stdio hands every small write to a blocking-pool thread, which made
+    // this hop the bottleneck of bulk transfers (BENCHMARKS.md, B2).
+    let (in_tx, mut in_rx) = tokio::sync::mpsc::channel::<Vec<u8>>(PIPE_DEPTH);
+    let (eof_tx, eof_rx) = tokio::sync::oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        use std::io::Read;
+        let mut stdin = std::io::stdin().lock();
+        let mut buf = vec![0u8; PIPE_CHUNK];
+        let mut forwarding = true;
+        loop {
+            match stdin.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                // Once the far side is gone, keep reading (and dropping)
+                // so ssh never blocks on a full pipe.
+                Ok(n) => {
+                    if forwarding {
+                        forwarding = in_tx
+                            .blocking_send(buf.get(..n).unwrap_or_default().to_vec())
+                            .is_ok();
+                    }
+                }
+            }
+        }
+        let _ = eof_tx.send(());
+    });
+    let (out_tx, mut out_rx) = tokio::sync::mpsc::channel::<Vec<u8>>(PIPE_DEPTH);
+    let (written_tx, written_rx) = tokio::sync::oneshot::channel::<std::io::Result<()>>();
+    std::thread::spawn(move || {
+        use std::io::Write;
+        let mut stdout = std::io::stdout().lock();
+        let mut result = Ok(());
+        while let Some(chunk) = out_rx.blocking_recv() {
+            if let Err(e) = stdout.write_all(&chunk).and_then(|()| stdout.flush()) {
+                result = Err(e);
+                break;
+            }
+        }
+        let _ = written_tx.send(result);
+    });
     let up = async {
-        let r = tokio::io::copy(&mut stdin, &mut wr).await;
+        while let Some(chunk) = in_rx.recv().await {
+            if tokio::io::AsyncWriteExt::write_all(&mut wr, &chunk)
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
         let _ = tokio::io::AsyncWriteExt::shutdown(&mut wr).await;
-        r
     };
     let down = async {
-        let r = tokio::io::copy(&mut rd, &mut stdout).await;
-        let _ = tokio::io::AsyncWriteExt::flush(&mut stdout).await;
-        r
+        let mut buf = vec![0u8; PIPE_CHUNK];
+        loop {
+            let n = tokio::io::AsyncReadExt::read(&mut rd, &mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            if out_tx
+                .send(buf.get(..n).unwrap_or_default().to_vec())
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+        drop(out_tx);
+        // Everything received is written out before the session counts as over.
+        written_rx.await.unwrap_or(Ok(()))
     };
     // The session ends when the node closes its side.
     let r = tokio::select! {
-        r = down => r.map(|_| ()).map_err(|e| Failure::usage(format!("connection to {node} broke: {e}"))),
-        _ = async { let _ = up.await; std::future::pending::<()>().await } => Ok(()),
+        r = down => r.map_err(|e| Failure::usage(format!("connection to {node} broke: {e}"))),
+        () = async { up.await; std::future::pending::<()>().await } => Ok(()),
     };
     // ssh may still be writing when the far side closes (e.g. right after
     // a refusal whose reason is in the disconnect message it has not read
     // yet): keep its pipe open briefly, so it reads the reason instead of
     // dying on EPIPE.
-    let mut sink = tokio::io::sink();
-    let _ = tokio::time::timeout(
-        std::time::Duration::from_secs(2),
-        tokio::io::copy(&mut tokio::io::stdin(), &mut sink),
-    )
-    .await;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), eof_rx).await;
     r
 }
 

@@ -1,4 +1,4 @@
-//! `kgctl audit search|verify`.
+//! `kgctl audit search|verify|export|checkpoints`.
 
 use clap::Subcommand;
 use keygate_api::ApiClient;
@@ -33,8 +33,41 @@ pub enum AuditCmd {
         limit: usize,
     },
     /// Recompute the hash chain; exit 0 when intact, 1 when broken (naming the first break).
-    #[command(after_help = "Example:\n  kgctl --data-dir /var/lib/keygate audit verify")]
-    Verify,
+    /// Recompute the hash chain and compare it with signed checkpoints
+    /// (stored ones, ones kept elsewhere, or a signed bundle offline).
+    #[command(
+        after_help = "Examples:\n  kgctl --data-dir /var/lib/keygate audit verify\n  kgctl audit verify --checkpoints siem-checkpoints.jsonl   # checkpoints kept off the host\n  kgctl audit verify --bundle bundle.jsonl --ca-key audit-ca.pub  # offline, no cluster needed\n\nExit 0 when the log verifies, 1 when it does not."
+    )]
+    Verify {
+        /// JSON lines of signed checkpoints kept elsewhere (kgctl audit checkpoints).
+        #[arg(long, conflicts_with = "bundle")]
+        checkpoints: Option<std::path::PathBuf>,
+        /// Check a bundle from `kgctl audit export --signed` offline.
+        #[arg(long, requires = "ca_key")]
+        bundle: Option<std::path::PathBuf>,
+        /// The audit CA's public key(s) (kgctl auth export --type audit), for --bundle.
+        #[arg(long)]
+        ca_key: Option<std::path::PathBuf>,
+    },
+    /// Write the whole log as a self-verifying bundle (JSON lines).
+    #[command(
+        after_help = "Example:\n  kgctl audit export --signed > bundle.jsonl\n  kgctl audit verify --bundle bundle.jsonl --ca-key audit-ca.pub"
+    )]
+    Export {
+        /// Include the exact record bytes and signed checkpoints (required: the only format so far).
+        #[arg(long, required = true)]
+        signed: bool,
+    },
+    /// Print the signed checkpoints as JSON lines (to keep off the host);
+    /// with --now, sign the current head first.
+    #[command(
+        after_help = "Examples:\n  kgctl audit checkpoints >> /mnt/worm/keygate-checkpoints.jsonl\n  kgctl audit checkpoints --now    # sign the head now, e.g. before an export"
+    )]
+    Checkpoints {
+        /// Sign a checkpoint of the current head first.
+        #[arg(long)]
+        now: bool,
+    },
 }
 
 #[derive(Deserialize, serde::Serialize)]
@@ -43,6 +76,16 @@ struct VerifyReport {
     records: u64,
     first_break: Option<u64>,
     reason: Option<String>,
+    #[serde(default)]
+    checkpoints_matched: u64,
+    #[serde(default)]
+    diverged: Vec<u64>,
+    #[serde(default)]
+    beyond_tail: Vec<u64>,
+    #[serde(default)]
+    bad_signatures: Vec<u64>,
+    #[serde(default)]
+    unsigned_tail: u64,
 }
 
 fn when(s: &str) -> Result<String, Failure> {
@@ -119,24 +162,58 @@ pub async fn run(client: &ApiClient, cmd: &AuditCmd, format: Format) -> Result<(
             ));
             Ok(())
         }
-        AuditCmd::Verify => {
+        AuditCmd::Export { .. } => crate::audit_bundle::export(client).await,
+        AuditCmd::Checkpoints { now } => crate::audit_bundle::checkpoints(client, *now).await,
+        AuditCmd::Verify {
+            bundle: Some(bundle),
+            ca_key,
+            ..
+        } => crate::audit_bundle::verify_bundle(bundle, ca_key.as_deref(), format),
+        AuditCmd::Verify { checkpoints, .. } => {
+            let given = match checkpoints {
+                Some(p) => crate::audit_bundle::read_checkpoints(p)?,
+                None => Vec::new(),
+            };
             let r: VerifyReport = client
-                .post("/v1/audit/verify", &serde_json::json!({}))
+                .post(
+                    "/v1/audit/verify",
+                    &serde_json::json!({ "checkpoints": given }),
+                )
                 .await?;
             if format != Format::Table {
                 structured(&r, format).map_err(Failure::usage)?;
-            } else if r.intact {
+            } else if let Some(b) = r.first_break {
                 out(&format!(
-                    "Audit log intact: {} records, hash chain verified.\n",
+                    "Audit log BROKEN at record {b}: {}. {} records before it verify.\n",
+                    r.reason.clone().unwrap_or_default(),
                     r.records
                 ));
             } else {
                 out(&format!(
-                    "Audit log BROKEN at record {}: {}. {} records before it verify.\n",
-                    r.first_break.unwrap_or(0),
-                    r.reason.clone().unwrap_or_default(),
-                    r.records
+                    "Hash chain verified: {} records; {} checkpoints match.\n",
+                    r.records, r.checkpoints_matched
                 ));
+                for s in &r.diverged {
+                    out(&format!(
+                        "DIVERGED: the log differs from the checkpoint signed at record {s} (rewritten after it was signed)\n"
+                    ));
+                }
+                for s in &r.beyond_tail {
+                    out(&format!(
+                        "TRUNCATED: a checkpoint signed record {s}, which is no longer in the log\n"
+                    ));
+                }
+                for s in &r.bad_signatures {
+                    out(&format!(
+                        "BAD SIGNATURE: the checkpoint at record {s} is not signed by the audit CA\n"
+                    ));
+                }
+                if r.unsigned_tail > 0 {
+                    out(&format!(
+                        "Unsigned tail: the last {} records are not covered by a checkpoint yet.\n",
+                        r.unsigned_tail
+                    ));
+                }
             }
             if r.intact {
                 Ok(())

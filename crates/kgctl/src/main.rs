@@ -4,6 +4,7 @@
 mod access;
 mod apply;
 mod audit;
+mod audit_bundle;
 mod auth;
 mod connect;
 mod nodes;
@@ -136,6 +137,15 @@ fn data_format(cli: &Cli) -> Result<Format, Failure> {
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {
+    // Offline: checking a signed bundle needs no cluster and no identity.
+    if let Cmd::Audit(audit::AuditCmd::Verify {
+        bundle: Some(bundle),
+        ca_key,
+        ..
+    }) = &cli.cmd
+    {
+        return audit_bundle::verify_bundle(bundle, ca_key.as_deref(), data_format(&cli)?);
+    }
     let client = connect::client(&cli)?;
     match &cli.cmd {
         Cmd::Status => auth::status(&client, data_format(&cli)?).await,

@@ -1,0 +1,141 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+//! Signed audit checkpoints end to end: a signed export verifies offline
+//! with only the audit CA key and names tampering, truncation and forged
+//! signatures; a log cut short and continued on the host is caught by the
+//! stored checkpoints, and — even after the host's checkpoint table is
+//! wiped too — by checkpoints kept elsewhere.
+
+use std::process::Command;
+
+use keygate_e2e::{Cluster, run, text};
+
+fn sqlite(db: &std::path::Path, sql: &str) {
+    let o = run(Command::new("sqlite3").arg(db).arg(sql), "");
+    assert!(o.status.success(), "sqlite3 {sql}: {}", text(&o));
+}
+
+#[test]
+fn signed_exports_and_checkpoints_catch_tampering() {
+    let mut c = Cluster::start().unwrap();
+    for i in 0..5 {
+        c.kgctl_ok(&["users", "add", &format!("user{i}"), "--roles", "access"])
+            .unwrap();
+    }
+    // The audit CA key, as an auditor would keep it.
+    let ca = c.tmp.path().join("audit-ca.pub");
+    std::fs::write(
+        &ca,
+        c.kgctl_ok(&["auth", "export", "--type", "audit"])
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+
+    // A signed export verifies offline.
+    let bundle = c.tmp.path().join("bundle.jsonl");
+    std::fs::write(
+        &bundle,
+        c.kgctl_ok(&["audit", "export", "--signed"]).unwrap().stdout,
+    )
+    .unwrap();
+    let verify_bundle = |path: &std::path::Path| {
+        run(
+            Command::new(keygate_e2e::bin("kgctl"))
+                .args(["audit", "verify", "--bundle"])
+                .arg(path)
+                .arg("--ca-key")
+                .arg(&ca),
+            "",
+        )
+    };
+    let o = verify_bundle(&bundle);
+    assert!(o.status.success(), "untouched bundle: {}", text(&o));
+    assert!(text(&o).contains("Hash chain verified"), "{}", text(&o));
+
+    // Edited, truncated, and forged bundles are refused with the reason.
+    let original = std::fs::read_to_string(&bundle).unwrap();
+    let edited = original.replacen("user2", "userX", 1);
+    assert_ne!(edited, original);
+    let p = c.tmp.path().join("edited.jsonl");
+    std::fs::write(&p, &edited).unwrap();
+    let o = verify_bundle(&p);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("BROKEN"), "{}", text(&o));
+    let lines: Vec<&str> = original.lines().collect();
+    let last_record = lines
+        .iter()
+        .rposition(|l| l.contains("\"kind\":\"record\""))
+        .unwrap();
+    let cut: Vec<&str> = lines
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != last_record)
+        .map(|(_, l)| *l)
+        .collect();
+    std::fs::write(&p, cut.join("\n")).unwrap();
+    let o = verify_bundle(&p);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("TRUNCATED"), "{}", text(&o));
+    let other_ca = c.tmp.path().join("other-ca");
+    keygate_e2e::keygen(&other_ca).unwrap();
+    let o = run(
+        Command::new(keygate_e2e::bin("kgctl"))
+            .args(["audit", "verify", "--bundle"])
+            .arg(&bundle)
+            .arg("--ca-key")
+            .arg(format!("{}.pub", other_ca.display())),
+        "",
+    );
+    assert_eq!(o.status.code(), Some(1), "another CA's key: {}", text(&o));
+    assert!(text(&o).contains("BAD SIGNATURE"), "{}", text(&o));
+
+    // Checkpoints kept off the host (a SIEM, WORM storage).
+    let o = c.kgctl_ok(&["audit", "checkpoints", "--now"]).unwrap();
+    let kept = c.tmp.path().join("kept-checkpoints.jsonl");
+    std::fs::write(&kept, &o.stdout).unwrap();
+    let o = c.kgctl_ok(&["audit", "verify"]).unwrap();
+    assert!(text(&o).contains("checkpoints match"), "{}", text(&o));
+
+    // A host root cuts the log short and the daemon writes on from there.
+    c.stop_daemon().unwrap();
+    let db = c.data.join("audit.db");
+    sqlite(
+        &db,
+        "DELETE FROM events WHERE seq > (SELECT max(seq) - 4 FROM events)",
+    );
+    c.start_daemon().unwrap();
+    let o = run(c.kgctl().args(["audit", "verify"]), "");
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "a cut log must not verify: {}",
+        text(&o)
+    );
+    assert!(
+        text(&o).contains("DIVERGED") || text(&o).contains("TRUNCATED"),
+        "{}",
+        text(&o)
+    );
+
+    // ... and wipes the stored checkpoints too: the kept ones still catch it.
+    c.stop_daemon().unwrap();
+    sqlite(&db, "DELETE FROM checkpoints");
+    c.start_daemon().unwrap();
+    let o = run(
+        c.kgctl()
+            .args(["audit", "verify", "--checkpoints"])
+            .arg(&kept),
+        "",
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("DIVERGED") || text(&o).contains("TRUNCATED"),
+        "{}",
+        text(&o)
+    );
+}
