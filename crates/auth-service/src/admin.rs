@@ -6,7 +6,6 @@ use std::time::Duration;
 use keygate_api::{AddUserRequest, CaExport, CaInfo, SignRequest, SignupToken, StatusResponse};
 use keygate_audit_model::EventType;
 use keygate_ca::CaKind;
-use keygate_policy::{AccessContext, Action, Identity, Permit, Target, authorize};
 use keygate_types::{AnyResource, Kind, Resource, User, UserSpec};
 
 use crate::audit::actor_of;
@@ -20,73 +19,6 @@ const SIGNUP_TOKEN_TTL: Duration = Duration::from_secs(3600);
 const MAX_SIGN_TTL: Duration = Duration::from_secs(365 * 24 * 3600);
 
 impl AuthServer {
-    /// The one gate for admin verbs: the caller's current roles (from the
-    /// store, re-read on every call) must allow `verb` on `kind`.
-    pub async fn authorize_admin(
-        &self,
-        caller: &Caller,
-        kind: &str,
-        verb: &str,
-    ) -> Result<Permit, AuthError> {
-        let now = self.clock().now();
-        // The admin socket is the break-glass path of the auth host's own
-        // operator: locks (e.g. on role admin) must not lock it out too.
-        let locks = match caller {
-            Caller::AdminSocket { .. } => Vec::new(),
-            _ => self.repo().locks().await?,
-        };
-        let ctx = AccessContext {
-            locks: &locks,
-            ..AccessContext::default()
-        };
-        let identity = match caller {
-            // The admin socket is only reachable by the daemon's own OS user
-            // (or root): it acts with the built-in admin role, which cannot
-            // be edited away from under it.
-            Caller::AdminSocket { .. } => Identity {
-                user: "system:admin-socket".into(),
-                roles: keygate_types::builtin_roles()
-                    .into_iter()
-                    .filter(|r| r.name() == "admin")
-                    .collect(),
-                traits: Default::default(),
-            },
-            Caller::User { name, .. } => {
-                let user = self.repo().get_user(name).await?.ok_or_else(|| {
-                    AuthError::AccessDenied(format!("user {name:?} no longer exists"))
-                })?;
-                self.identity_of(&user).await?
-            }
-            Caller::Node { .. } | Caller::Proxy { .. } | Caller::Anonymous { .. } => {
-                return Err(AuthError::Unauthenticated(
-                    "this needs a Keygate identity: run kg login, or kgctl --data-dir on the auth host".into(),
-                ));
-            }
-        };
-        match authorize(&identity, Target::Kind(kind), Action::Verb(verb), &ctx, now) {
-            Ok(p) => Ok(p),
-            Err(d) => {
-                // Every denial is a decision worth recording.
-                let ev = self
-                    .event(EventType::AuthFailed)
-                    .user(identity.user.clone())
-                    .actor(actor_of(caller))
-                    .error(d.reason.clone())
-                    .field("kind", kind)
-                    .field("verb", verb)
-                    .field("rule", d.rule.clone())
-                    .field("role", d.role.clone().unwrap_or_default());
-                self.audit(ev).await?;
-                Err(AuthError::AccessDenied(format!(
-                    "{} (role {}, rule {})",
-                    d.reason,
-                    d.role.unwrap_or_else(|| "-".into()),
-                    d.rule
-                )))
-            }
-        }
-    }
-
     /// `GET /v1/status`.
     pub async fn status(&self, caller: &Caller) -> Result<StatusResponse, AuthError> {
         if matches!(
@@ -149,12 +81,16 @@ impl AuthServer {
         caller: &Caller,
         kind: Kind,
     ) -> Result<Vec<serde_json::Value>, AuthError> {
-        self.authorize_admin(caller, kind.as_str(), "list").await?;
+        let keep = self.admin_filter(caller, kind.as_str(), "list").await?;
         let items = self.repo().list_resources(kind).await?;
-        items
-            .iter()
-            .map(|r| r.to_json().map_err(AuthError::internal))
-            .collect()
+        let mut out = Vec::with_capacity(items.len());
+        for r in &items {
+            let json = r.to_json().map_err(AuthError::internal)?;
+            if keep.matches(&json) {
+                out.push(json);
+            }
+        }
+        Ok(out)
     }
 
     /// `GET /v1/resources/{kind}/{name}`.
@@ -164,13 +100,17 @@ impl AuthServer {
         kind: Kind,
         name: &str,
     ) -> Result<serde_json::Value, AuthError> {
-        self.authorize_admin(caller, kind.as_str(), "read").await?;
+        self.authorize_admin_kind(caller, kind.as_str(), "read")
+            .await?;
         let r = self
             .repo()
             .get_resource(kind, name)
             .await?
             .ok_or_else(|| AuthError::NotFound(format!("{kind} {name:?} not found")))?;
-        r.to_json().map_err(AuthError::internal)
+        let json = r.to_json().map_err(AuthError::internal)?;
+        self.authorize_item(caller, kind.as_str(), "read", &json)
+            .await?;
+        Ok(json)
     }
 
     /// `POST /v1/resources`: create, or overwrite with `force`.
@@ -188,7 +128,17 @@ impl AuthServer {
         } else {
             "create"
         };
-        self.authorize_admin(caller, kind.as_str(), verb).await?;
+        self.authorize_admin_kind(caller, kind.as_str(), verb)
+            .await?;
+        // `where` rules judge the item as it is and as it would become.
+        if let Some(old) = &existing {
+            let json = old.to_json().map_err(AuthError::internal)?;
+            self.authorize_item(caller, kind.as_str(), verb, &json)
+                .await?;
+        }
+        let new_json = r.to_json().map_err(AuthError::internal)?;
+        self.authorize_item(caller, kind.as_str(), verb, &new_json)
+            .await?;
         if existing.is_some() && !force {
             return Err(AuthError::Conflict(format!(
                 "{kind} {:?} already exists; use --force to overwrite",
@@ -225,8 +175,13 @@ impl AuthServer {
 
     /// `DELETE /v1/resources/{kind}/{name}`.
     pub async fn remove(&self, caller: &Caller, kind: Kind, name: &str) -> Result<(), AuthError> {
-        self.authorize_admin(caller, kind.as_str(), "delete")
+        self.authorize_admin_kind(caller, kind.as_str(), "delete")
             .await?;
+        if let Some(old) = self.repo().get_resource(kind, name).await? {
+            let json = old.to_json().map_err(AuthError::internal)?;
+            self.authorize_item(caller, kind.as_str(), "delete", &json)
+                .await?;
+        }
         if !self.repo().delete_resource(kind, name).await? {
             return Err(AuthError::NotFound(format!("{kind} {name:?} not found")));
         }

@@ -106,6 +106,9 @@ impl AuthServer {
         }
         let kinds: BTreeSet<Kind> = wanted.keys().map(|(k, _)| *k).collect();
         let mut changes = Vec::new();
+        // The items each change touches, as they are and would become,
+        // for rules with a `where`.
+        let mut items: Vec<Vec<Value>> = Vec::new();
         let mut compares = Vec::new();
         let mut ops = Vec::new();
         let builtin: BTreeSet<String> = keygate_types::builtin_roles()
@@ -161,6 +164,7 @@ impl AuthServer {
                     action: action.into(),
                     fields,
                 });
+                items.push(old_json.into_iter().chain([new_json]).collect());
             }
             if req.prune {
                 for (name, (_, rev)) in &existing {
@@ -181,12 +185,19 @@ impl AuthServer {
                         action: "delete".into(),
                         fields: vec![],
                     });
+                    let old = existing.get(name).map(|(o, _)| normalized(o)).transpose()?;
+                    items.push(old.into_iter().collect());
                 }
             }
         }
         // Every change is authorized before anything is written.
-        for c in &changes {
-            self.authorize_admin(caller, &c.kind, &c.action).await?;
+        for (c, touched) in changes.iter().zip(&items) {
+            self.authorize_admin_kind(caller, &c.kind, &c.action)
+                .await?;
+            for item in touched {
+                self.authorize_item(caller, &c.kind, &c.action, item)
+                    .await?;
+            }
         }
         if req.dry_run || changes.is_empty() {
             return Ok(ApplyResponse {

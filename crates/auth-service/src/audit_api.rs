@@ -86,7 +86,7 @@ impl AuthServer {
         caller: &Caller,
         q: AuditQuery,
     ) -> Result<Vec<StoredEvent>, AuthError> {
-        self.authorize_admin(caller, "event", "list").await?;
+        let keep = self.admin_filter(caller, "event", "list").await?;
         let filter = SearchFilter {
             event: q.event,
             user: q.user,
@@ -94,10 +94,16 @@ impl AuthServer {
             until: q.until,
             limit: q.limit.unwrap_or(100).min(keygate_audit::MAX_QUERY_LIMIT),
         };
-        self.audit_log()
+        let found = self
+            .audit_log()
             .search(&filter)
             .await
-            .map_err(|e| AuthError::Internal(format!("audit search: {e}")))
+            .map_err(|e| AuthError::Internal(format!("audit search: {e}")))?;
+        // Rules with a `where` see only the events they match.
+        Ok(found
+            .into_iter()
+            .filter(|e| serde_json::to_value(e).is_ok_and(|v| keep.matches(&v)))
+            .collect())
     }
 
     /// `POST /v1/audit/verify`: recomputes the hash chain and compares it

@@ -11,6 +11,7 @@
 
 mod access;
 mod admin;
+mod admin_authz;
 mod apply;
 mod audit;
 mod audit_api;

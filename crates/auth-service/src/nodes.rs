@@ -417,7 +417,7 @@ impl AuthServer {
 
     /// `GET /v1/nodes`: the nodes the caller may log in to, with the logins.
     pub async fn list_nodes(&self, caller: &Caller) -> Result<Vec<NodeInfo>, AuthError> {
-        self.authorize_admin(caller, "node", "list").await?;
+        let keep = self.admin_filter(caller, "node", "list").await?;
         let identity = match caller {
             Caller::User { name, .. } => {
                 let user = self
@@ -433,6 +433,9 @@ impl AuthServer {
         let now = self.clock().now();
         let mut out = Vec::new();
         for r in self.repo().list_resources(Kind::Node).await? {
+            if !keep.matches(&r.to_json().map_err(AuthError::internal)?) {
+                continue;
+            }
             let AnyResource::Node(n) = r else { continue };
             let mut labels = n.spec.self_labels.clone();
             labels.extend(n.metadata.labels.clone());
@@ -527,12 +530,15 @@ impl AuthServer {
         &self,
         caller: &Caller,
     ) -> Result<Vec<keygate_api::SessionSummary>, AuthError> {
-        self.authorize_admin(caller, "session", "list").await?;
+        let keep = self.admin_filter(caller, "session", "list").await?;
         let mut out = Vec::new();
         for kv in self.repo().backend.range("/inventory/sessions/").await? {
             if let Ok(list) = serde_json::from_slice::<Vec<keygate_api::SessionSummary>>(&kv.value)
             {
-                out.extend(list);
+                out.extend(
+                    list.into_iter()
+                        .filter(|s| serde_json::to_value(s).is_ok_and(|v| keep.matches(&v))),
+                );
             }
         }
         out.sort_by_key(|s| s.started);

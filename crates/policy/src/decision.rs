@@ -1,12 +1,19 @@
-use std::collections::{BTreeMap, BTreeSet};
+//! The decision: who asks ([`Identity`]), what about ([`Target`]), to do
+//! what ([`Action`]), and the one function that answers ([`authorize`]).
+//! Each kind's conditions live in their own module; this one orders them.
+
+use std::collections::BTreeMap;
 use std::fmt;
 
-use keygate_types::{Labels, Lock, LockTarget, Role, RoleConditions};
+use keygate_types::{Lock, LockTarget, Role, RoleConditions};
+use serde_json::Value;
 use time::OffsetDateTime;
 
-use crate::expression::{evaluate, holds};
-use crate::labels::label_selector_matches;
-use crate::traits::expand_template;
+use crate::kube::KubeResource;
+use crate::requests::RequestFacts;
+use crate::{admin, db_app, kube, node, requests};
+
+pub use crate::node::allowed_logins;
 
 /// Who is asking: the user, their resolved roles and traits.
 #[derive(Debug, Clone)]
@@ -19,22 +26,59 @@ pub struct Identity {
     pub traits: BTreeMap<String, Vec<String>>,
 }
 
-/// What is being accessed.
+/// What is being accessed. Each target goes with some actions (see
+/// [`Action`]); a pair that does not go together is allowed by nothing.
 #[derive(Debug, Clone, Copy)]
 pub enum Target<'a> {
-    /// A server.
+    /// A server. Actions: [`Action::Login`].
     Node {
         /// Node name.
         name: &'a str,
         /// Node id.
         id: &'a str,
         /// Authoritative labels.
-        labels: &'a Labels,
+        labels: &'a keygate_types::Labels,
     },
-    /// An admin API resource kind (`user`, `role`, `event`, …).
+    /// An admin API resource kind (`user`, `role`, `event`, …) as a whole —
+    /// e.g. to list it. Actions: [`Action::Verb`]. An allow rule with a
+    /// `where` allows here (rule `allow.rules.where`); the caller then keeps
+    /// the items [`rule_filter`](crate::rule_filter) matches.
     Kind(&'a str),
-    /// Issuing a certificate to the identity itself.
+    /// One admin API resource, as JSON shaped `kind / version / metadata /
+    /// spec` (a new one for `create`). Actions: [`Action::Verb`]. Rules'
+    /// `where` predicates are evaluated on it.
+    Resource {
+        /// Its kind, as rules name it.
+        kind: &'a str,
+        /// The resource.
+        item: &'a Value,
+    },
+    /// Issuing a certificate to the identity itself. Actions:
+    /// [`Action::Issue`].
     Certificate,
+    /// A Kubernetes cluster. Actions: [`Action::KubernetesGroup`],
+    /// [`Action::KubernetesUser`], [`Action::KubernetesVerb`].
+    Kubernetes {
+        /// Cluster name (roles have no cluster labels: it is for messages).
+        cluster: &'a str,
+    },
+    /// A database. Actions: [`Action::DatabaseConnect`].
+    Database {
+        /// Database (service) name.
+        name: &'a str,
+        /// Its labels.
+        labels: &'a keygate_types::Labels,
+    },
+    /// A web application. Actions: [`Action::AppAccess`].
+    App {
+        /// App name.
+        name: &'a str,
+        /// Its labels.
+        labels: &'a keygate_types::Labels,
+    },
+    /// An access request. Actions: [`Action::Request`] (the identity files
+    /// it), [`Action::Review`] (the identity approves or denies it).
+    AccessRequest(RequestFacts<'a>),
 }
 
 /// What is being done.
@@ -42,10 +86,35 @@ pub enum Target<'a> {
 pub enum Action<'a> {
     /// Log in to a node as this OS login.
     Login(&'a str),
-    /// An admin verb (`list`, `read`, `create`, `update`, `delete`).
+    /// An admin verb (`list`, `read`, `create`, `update`, `delete`, …).
     Verb(&'a str),
     /// Obtain a certificate (login, renewal).
     Issue,
+    /// Impersonate this Kubernetes group.
+    KubernetesGroup(&'a str),
+    /// Impersonate this Kubernetes user.
+    KubernetesUser(&'a str),
+    /// A Kubernetes API verb (`get`, `list`, `exec`, …) on a resource.
+    KubernetesVerb {
+        /// The verb.
+        verb: &'a str,
+        /// What it is on.
+        resource: KubeResource<'a>,
+    },
+    /// Connect to a database.
+    DatabaseConnect {
+        /// The database user to connect as.
+        db_user: &'a str,
+        /// The database (schema) name to open; `""` when the protocol has
+        /// none.
+        db_name: &'a str,
+    },
+    /// Open a web application.
+    AppAccess,
+    /// File the access request (the identity is the requester).
+    Request,
+    /// Review the access request (the identity is the reviewer).
+    Review,
 }
 
 /// Facts about the moment of the decision that are not part of the roles.
@@ -66,19 +135,22 @@ pub struct AccessContext<'a> {
 /// check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Permit {
-    /// The role that granted access.
+    /// The role that granted access (for access requests and reviews, which
+    /// several roles may grant together: their names, joined by `, `).
     role: String,
     /// The rule within it.
     rule: String,
 }
 
 impl Permit {
-    /// The granting role.
+    /// The granting role (or roles, joined by `, `).
     pub fn role(&self) -> &str {
         &self.role
     }
 
-    /// The granting rule.
+    /// The granting rule, e.g. `allow.logins+allow.node_labels` or
+    /// `allow.rules.where` (granted by a rule with a `where`: for a
+    /// [`Target::Kind`], filter the items).
     pub fn rule(&self) -> &str {
         &self.rule
     }
@@ -87,9 +159,10 @@ impl Permit {
 /// Why access was refused: the deciding role and rule when one exists.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Denial {
-    /// The role whose deny rule matched (None: nothing allowed it).
+    /// The role whose rule decided (None: nothing allowed it, or a rule that
+    /// belongs to no role — a lock, one's own access request).
     pub role: Option<String>,
-    /// The rule, e.g. `deny.logins` or `lock`.
+    /// The rule, e.g. `deny.logins`, `lock` or `no allow rule matched`.
     pub rule: String,
     /// One sentence for the user.
     pub reason: String,
@@ -103,7 +176,7 @@ impl fmt::Display for Denial {
 
 impl std::error::Error for Denial {}
 
-fn deny(role: Option<&str>, rule: &str, reason: String) -> Denial {
+pub(crate) fn deny(role: Option<&str>, rule: &str, reason: String) -> Denial {
     Denial {
         role: role.map(str::to_owned),
         rule: rule.to_owned(),
@@ -111,16 +184,39 @@ fn deny(role: Option<&str>, rule: &str, reason: String) -> Denial {
     }
 }
 
+/// A deny condition that matched, before it is phrased as a [`Denial`].
+#[derive(Debug, Clone)]
+pub(crate) struct Hit {
+    /// The rule, e.g. `deny.db_users`.
+    pub(crate) rule: String,
+    /// What is denied, e.g. `database user "postgres"`.
+    pub(crate) subject: String,
+    /// Said after the rule, e.g. ` "expr" holds`.
+    pub(crate) detail: String,
+}
+
+impl Hit {
+    pub(crate) fn new(rule: impl Into<String>, subject: String) -> Self {
+        Self {
+            rule: rule.into(),
+            subject,
+            detail: String::new(),
+        }
+    }
+
+    pub(crate) fn detail(self, detail: String) -> Self {
+        Self { detail, ..self }
+    }
+}
+
 /// The one authorization decision. Pure: no I/O, no clock but `now`.
 ///
-/// Order: locks, then every role's deny conditions (any match denies), then
-/// allow conditions (one match permits). Nothing is allowed by default.
-///
-/// Node logins: a deny side matches when its logins cover the login, OR its
-/// `node_labels` match, OR its `node_labels_expression` holds. An allow side
-/// matches when its logins cover the login AND the node conditions hold
-/// (see `allow_node_matches`). An expression that does not parse never
-/// allows and always denies.
+/// Order: locks; checks that belong to no role (one's own access request);
+/// every role's deny conditions (any match denies); then allow conditions
+/// (one match permits — for access requests and reviews, every requested
+/// role must be covered by some role). Nothing is allowed by default. What
+/// each kind's conditions mean is documented on its module and in
+/// `docs/resources.md`.
 pub fn authorize(
     id: &Identity,
     target: Target<'_>,
@@ -129,8 +225,26 @@ pub fn authorize(
     now: OffsetDateTime,
 ) -> Result<Permit, Denial> {
     check_locks(id, target, action, ctx, now)?;
+    decide_roles(id, target, action)
+}
+
+/// Everything `authorize` decides after locks.
+pub(crate) fn decide_roles(
+    id: &Identity,
+    target: Target<'_>,
+    action: Action<'_>,
+) -> Result<Permit, Denial> {
+    precheck(id, target, action)?;
     for role in &id.roles {
         check_deny(id, role, &role.spec.deny, target, action)?;
+    }
+    if let Target::AccessRequest(r) = target
+        && let Some(decision) = requests::grant(id, r, action)
+    {
+        return decision.map(|g| Permit {
+            role: g.role,
+            rule: g.rule,
+        });
     }
     for role in &id.roles {
         if let Some(rule) = allows(id, &role.spec.allow, target, action) {
@@ -178,11 +292,42 @@ pub(crate) fn check_locks(
     Ok(())
 }
 
-pub(crate) fn expanded_logins(id: &Identity, c: &RoleConditions) -> BTreeSet<String> {
-    c.logins
-        .iter()
-        .flat_map(|l| expand_template(l, &id.traits))
-        .collect()
+/// Checks that belong to no role.
+pub(crate) fn precheck(
+    id: &Identity,
+    target: Target<'_>,
+    action: Action<'_>,
+) -> Result<(), Denial> {
+    match target {
+        Target::AccessRequest(r) => requests::precheck(id, r, action),
+        _ => Ok(()),
+    }
+}
+
+/// The deny condition of one role side that matches, if any.
+pub(crate) fn deny_hit(
+    id: &Identity,
+    c: &RoleConditions,
+    target: Target<'_>,
+    action: Action<'_>,
+) -> Option<Hit> {
+    match (target, action) {
+        (Target::Node { name, labels, .. }, Action::Login(login)) => {
+            node::deny(id, c, name, labels, login)
+        }
+        (Target::Kind(kind), Action::Verb(verb)) => admin::deny_kind(c, kind, verb),
+        (Target::Resource { kind, item }, Action::Verb(verb)) => {
+            admin::deny_item(id, c, kind, item, verb)
+        }
+        (Target::Kubernetes { .. }, _) => kube::deny(id, c, action),
+        (Target::Database { name, labels }, Action::DatabaseConnect { db_user, db_name }) => {
+            db_app::deny_db(id, c, name, labels, db_user, db_name)
+        }
+        (Target::App { name, labels }, Action::AppAccess) => db_app::deny_app(id, c, name, labels),
+        (Target::AccessRequest(r), Action::Request) => requests::deny_request(id, c, r),
+        (Target::AccessRequest(r), Action::Review) => requests::deny_review(id, c, r),
+        _ => None,
+    }
 }
 
 pub(crate) fn check_deny(
@@ -192,76 +337,21 @@ pub(crate) fn check_deny(
     target: Target<'_>,
     action: Action<'_>,
 ) -> Result<(), Denial> {
-    let name = Some(role.metadata.name.as_str());
-    match (target, action) {
-        (
-            Target::Node {
-                name: node, labels, ..
-            },
-            Action::Login(login),
-        ) => {
-            let logins = expanded_logins(id, c);
-            if logins.contains(login) || logins.contains("*") {
-                return Err(deny(
-                    name,
-                    "deny.logins",
-                    format!(
-                        "login {login:?} is denied by role {:?} (deny.logins)",
-                        role.metadata.name
-                    ),
-                ));
-            }
-            if label_selector_matches(&c.node_labels, labels, &id.traits) {
-                return Err(deny(
-                    name,
-                    "deny.node_labels",
-                    format!(
-                        "node {node:?} is denied by role {:?} (deny.node_labels)",
-                        role.metadata.name
-                    ),
-                ));
-            }
-            if let Some(src) = &c.node_labels_expression {
-                let outcome = evaluate(src, id, labels, true);
-                if outcome.value {
-                    let why = if outcome.error.is_some() {
-                        " does not parse, which denies every node"
-                    } else {
-                        " holds"
-                    };
-                    return Err(deny(
-                        name,
-                        "deny.node_labels_expression",
-                        format!(
-                            "node {node:?} is denied by role {:?} (deny.node_labels_expression {src:?}{why})",
-                            role.metadata.name
-                        ),
-                    ));
-                }
-            }
-        }
-        (Target::Kind(kind), Action::Verb(verb))
-            if c.rules.iter().any(|r| rule_matches(r, kind, verb)) =>
-        {
-            return Err(deny(
-                name,
-                "deny.rules",
-                format!(
-                    "{verb} on {kind} is denied by role {:?} (deny.rules)",
-                    role.metadata.name
-                ),
-            ));
-        }
-        _ => {}
+    match deny_hit(id, c, target, action) {
+        None => Ok(()),
+        Some(h) => Err(deny(
+            Some(&role.metadata.name),
+            &h.rule,
+            format!(
+                "{} is denied by role {:?} ({}{})",
+                h.subject, role.metadata.name, h.rule, h.detail
+            ),
+        )),
     }
-    Ok(())
 }
 
-pub(crate) fn rule_matches(r: &keygate_types::Rule, kind: &str, verb: &str) -> bool {
-    r.resources.iter().any(|k| k == "*" || k == kind)
-        && r.verbs.iter().any(|v| v == "*" || v == verb)
-}
-
+/// The rule of one role's allow side that matches, if any (for access
+/// requests and reviews: the side covers at least one requested role).
 pub(crate) fn allows(
     id: &Identity,
     c: &RoleConditions,
@@ -269,105 +359,42 @@ pub(crate) fn allows(
     action: Action<'_>,
 ) -> Option<String> {
     match (target, action) {
-        (Target::Node { labels, .. }, Action::Login(login)) => {
-            let logins = expanded_logins(id, c);
-            // `*` and names no OS account can have are never a login,
-            // whatever a role lists (certificates never carry them either).
-            let login_ok = logins.contains(login) && login.parse::<keygate_types::Login>().is_ok();
-            (login_ok && allow_node_matches(id, c, labels)).then(|| allow_node_rule(c).to_owned())
+        (Target::Node { labels, .. }, Action::Login(login)) => node::allows(id, c, labels, login),
+        (Target::Kind(kind), Action::Verb(verb)) => admin::allows_kind(c, kind, verb),
+        (Target::Resource { kind, item }, Action::Verb(verb)) => {
+            admin::allows_item(id, c, kind, item, verb)
         }
-        (Target::Kind(kind), Action::Verb(verb)) => c
-            .rules
-            .iter()
-            .any(|r| rule_matches(r, kind, verb))
-            .then(|| "allow.rules".to_owned()),
         // Any role at all lets a user obtain their own certificate; what the
         // certificate carries is decided by `allowed_logins` and options.
         (Target::Certificate, Action::Issue) => Some("role".to_owned()),
+        (Target::Kubernetes { .. }, _) => kube::allows(id, c, action),
+        (Target::Database { labels, .. }, Action::DatabaseConnect { db_user, db_name }) => {
+            db_app::allows_db(id, c, labels, db_user, db_name)
+        }
+        (Target::App { labels, .. }, Action::AppAccess) => db_app::allows_app(id, c, labels),
+        (Target::AccessRequest(r), Action::Request) => requests::allows_request(id, c, r),
+        (Target::AccessRequest(r), Action::Review) => requests::allows_review(id, c, r),
         _ => None,
     }
 }
 
-/// Does one role's allow side reach this node? `node_labels` (when set)
-/// must match AND `node_labels_expression` (when set) must hold; a role with
-/// only an expression reaches the nodes where it holds, and a role with
-/// neither reaches no node (deny by default).
-pub(crate) fn allow_node_matches(id: &Identity, c: &RoleConditions, labels: &Labels) -> bool {
-    let expr = c.node_labels_expression.as_deref();
-    if c.node_labels.is_empty() && expr.is_none() {
-        return false;
-    }
-    (c.node_labels.is_empty() || label_selector_matches(&c.node_labels, labels, &id.traits))
-        && expr.is_none_or(|src| holds(src, id, labels, false))
-}
-
-/// The rule name a node-login grant carries, naming the node conditions used.
-pub(crate) fn allow_node_rule(c: &RoleConditions) -> &'static str {
-    match (c.node_labels.is_empty(), c.node_labels_expression.is_some()) {
-        (false, true) => "allow.logins+allow.node_labels+allow.node_labels_expression",
-        (true, true) => "allow.logins+allow.node_labels_expression",
-        _ => "allow.logins+allow.node_labels",
-    }
-}
-
 pub(crate) fn no_allow(id: &Identity, target: Target<'_>, action: Action<'_>) -> Denial {
-    match (target, action) {
+    let reason = match (target, action) {
         (Target::Node { name, labels, .. }, Action::Login(login)) => {
-            let closest = id
-                .roles
-                .iter()
-                .find(|r| allow_node_matches(id, &r.spec.allow, labels))
-                .map(|r| {
-                    let logins: Vec<String> =
-                        expanded_logins(id, &r.spec.allow).into_iter().collect();
-                    format!(
-                        "; closest: role {:?} allows logins {logins:?} there",
-                        r.metadata.name
-                    )
-                })
-                .unwrap_or_default();
-            deny(
-                None,
-                "no allow rule matched",
-                format!(
-                    "no role of {:?} allows login {login:?} on node {name:?} (labels {labels:?}){closest}",
-                    id.user
-                ),
-            )
+            node::no_allow(id, name, labels, login)
         }
-        (Target::Kind(kind), Action::Verb(verb)) => deny(
-            None,
-            "no allow rule matched",
-            format!("no role of {:?} allows {verb} on {kind}", id.user),
-        ),
-        _ => deny(
-            None,
-            "no allow rule matched",
-            format!("user {:?} has no role that allows this", id.user),
-        ),
-    }
-}
-
-/// The logins a certificate for `id` carries: every allowed login (traits
-/// expanded) minus every denied one; wildcards never become principals.
-pub fn allowed_logins(id: &Identity) -> Vec<String> {
-    let denied: BTreeSet<String> = id
-        .roles
-        .iter()
-        .flat_map(|r| expanded_logins(id, &r.spec.deny))
-        .collect();
-    if denied.contains("*") {
-        // `deny.logins: ['*']` denies every login, so the certificate
-        // must carry none (sshd would otherwise accept them).
-        return Vec::new();
-    }
-    let allowed: BTreeSet<String> = id
-        .roles
-        .iter()
-        .flat_map(|r| expanded_logins(id, &r.spec.allow))
-        .collect();
-    allowed
-        .into_iter()
-        .filter(|l| !denied.contains(l) && l != "*" && l.parse::<keygate_types::Login>().is_ok())
-        .collect()
+        (Target::Kind(kind), Action::Verb(verb)) => admin::no_allow_kind(id, kind, verb),
+        (Target::Resource { kind, item }, Action::Verb(verb)) => {
+            admin::no_allow_item(id, kind, item, verb)
+        }
+        (Target::Kubernetes { cluster }, _) if kube::subject(action).is_some() => {
+            kube::no_allow(id, cluster, action)
+        }
+        (Target::Database { name, labels }, Action::DatabaseConnect { db_user, db_name }) => {
+            db_app::no_allow_db(id, name, labels, db_user, db_name)
+        }
+        (Target::App { name, labels }, Action::AppAccess) => db_app::no_allow_app(id, name, labels),
+        _ => format!("user {:?} has no role that allows this", id.user),
+    };
+    deny(None, "no allow rule matched", reason)
 }

@@ -8,20 +8,28 @@
 //! matches and every role's deny and allow check, and `decided_by` points at
 //! the one that decided. It never returns a [`Permit`](crate::Permit): an
 //! explanation must not be usable as an authorization.
+//!
+//! Every kind of target is explained: node logins, admin verbs (with each
+//! `where` evaluated for one resource), Kubernetes, databases, apps, and
+//! access requests and reviews — for those, which all roles decide together,
+//! each allow step says which requested roles that role covers, and
+//! `decided_by` points at the first granting role's step.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use keygate_types::{LabelSelector, Labels, Lock, RoleConditions};
 use time::OffsetDateTime;
 
+use crate::admin::{rule_matches, where_outcome};
 use crate::decision::{
-    AccessContext, Action, Denial, Identity, Target, allows, check_deny, check_locks,
-    expanded_logins, no_allow, rule_matches,
+    AccessContext, Action, Denial, Identity, Target, allows, check_deny, check_locks, no_allow,
+    precheck,
 };
-use crate::expression::evaluate;
-use crate::labels::label_selector_matches;
+use crate::expression::{Outcome, evaluate};
+use crate::labels::{any_matches, expanded, label_selector_matches};
+use crate::node::expanded_logins;
 use crate::traits::expand_template;
+use crate::{kube, requests};
 
 /// The granting role and rule of an allowed decision: what a `Permit`
 /// would carry, as plain data.
@@ -42,7 +50,8 @@ pub struct Explanation {
     /// check, in evaluation order.
     pub steps: Vec<Step>,
     /// Index into `steps` of the check that decided; `None` when nothing
-    /// matched and the default (deny) applied.
+    /// matched and the default (deny) applied, or when a check outside the
+    /// steps decided (one's own access request, a missing reason).
     pub decided_by: Option<usize>,
 }
 
@@ -79,7 +88,8 @@ pub struct RoleStep {
     /// `deny.node_labels_expression`, `deny.rules`,
     /// `allow.logins+allow.node_labels` (with `+allow.node_labels_expression`
     /// when the role has one, or only the expression), `allow.rules`,
-    /// `role`); `None` when this side of the role does not match.
+    /// `allow.rules.where`, `role`, and the `deny.…`/`allow.…` fields of the
+    /// other kinds); `None` when this side of the role does not match.
     pub matched: Option<String>,
     /// What was compared.
     pub check: Check,
@@ -101,14 +111,68 @@ pub enum Check {
         /// The role's `node_labels_expression` on this side, if it has one.
         node_labels_expression: Option<ExpressionCheck>,
     },
-    /// An admin verb on a resource kind.
+    /// An admin verb on a resource kind, or on one resource.
     AdminVerb {
         /// Resource kind.
         kind: String,
         /// Verb.
         verb: String,
-        /// Whether one of the role's `rules` on this side covers it.
+        /// Whether one of the role's `rules` on this side covers it
+        /// (`where` aside).
         rule_matched: bool,
+        /// Whether a covering rule has no `where`.
+        unconditional: bool,
+        /// For one resource: the `where` of each covering rule, evaluated
+        /// on it. Empty for a kind (they are not evaluated there).
+        conditions: Vec<ExpressionCheck>,
+    },
+    /// Kubernetes: a group, a user, or a verb on a resource.
+    Kubernetes {
+        /// What is asked, e.g. `kubernetes group "viewers"` or
+        /// `exec on pod default/web`.
+        request: String,
+        /// The role's patterns on this side for it (templates expanded;
+        /// resource entries as `kind namespace/name [verbs]`).
+        patterns: Vec<String>,
+        /// Whether one of them covers the request.
+        matched: bool,
+    },
+    /// A database connection.
+    Database {
+        /// The database user asked for.
+        db_user: String,
+        /// The database name asked for.
+        db_name: String,
+        /// The role's `db_users` on this side after trait expansion.
+        users: Vec<String>,
+        /// The role's `db_names` on this side after trait expansion.
+        names: Vec<String>,
+        /// Whether `users` covers `db_user`.
+        user_matched: bool,
+        /// Whether `names` covers `db_name`.
+        name_matched: bool,
+        /// The role's `db_labels` on this side against the database.
+        db_labels: LabelCheck,
+    },
+    /// Opening an app.
+    App {
+        /// The role's `app_labels` on this side against the app.
+        app_labels: LabelCheck,
+    },
+    /// Filing or reviewing an access request.
+    AccessRequest {
+        /// Reviewing (true) or filing (false).
+        review: bool,
+        /// The roles the request names.
+        requested: Vec<String>,
+        /// The role patterns this side offers (`request.roles`, roles from
+        /// `claims_to_roles`, `search_as_roles` for resource requests; or
+        /// `review_requests.roles`).
+        patterns: Vec<String>,
+        /// The requested roles those patterns cover.
+        covered: Vec<String>,
+        /// `review_requests.where` on this side, evaluated, if it has one.
+        condition: Option<ExpressionCheck>,
     },
     /// Issuing a certificate (any role allows it; deny never applies).
     Certificate,
@@ -116,7 +180,7 @@ pub enum Check {
     NotApplicable,
 }
 
-/// How a `node_labels_expression` fared against a node and the user.
+/// How an expression (`node_labels_expression`, a `where`) fared.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExpressionCheck {
     /// The expression's text.
@@ -164,10 +228,11 @@ pub fn explain(
     let mut steps = Vec::new();
     let mut decision: Option<Result<Grant, Denial>> = None;
     let mut decided_by = None;
-    let mut decide = |steps: &Vec<Step>, d: Result<Grant, Denial>| {
+    // The first decisive check wins; `at` is the step it is recorded as.
+    let mut decide = |at: Option<usize>, d: Result<Grant, Denial>| {
         if decision.is_none() {
             decision = Some(d);
-            decided_by = Some(steps.len());
+            decided_by = at;
         }
     };
 
@@ -181,15 +246,18 @@ pub fn explain(
             session_id: ctx.session_id,
         };
         if let Err(d) = check_locks(id, target, action, &one, now) {
-            decide(&steps, Err(d));
+            decide(Some(steps.len()), Err(d));
             steps.push(Step::Lock(lock_step(lock)));
         }
+    }
+    if let Err(d) = precheck(id, target, action) {
+        decide(None, Err(d));
     }
     for role in &id.roles {
         let verdict = check_deny(id, role, &role.spec.deny, target, action);
         let matched = verdict.as_ref().err().map(|d| d.rule.clone());
         if let Err(d) = verdict {
-            decide(&steps, Err(d));
+            decide(Some(steps.len()), Err(d));
         }
         steps.push(Step::Deny(RoleStep {
             role: role.metadata.name.clone(),
@@ -197,11 +265,18 @@ pub fn explain(
             check: check_of(id, &role.spec.deny, target, action, true),
         }));
     }
+    // Requests and reviews are granted by all roles together: the steps
+    // show each role's share, the decision is the joint one.
+    let joint = match target {
+        Target::AccessRequest(r) => requests::grant(id, r, action),
+        _ => None,
+    };
+    let first_allow = steps.len();
     for role in &id.roles {
         let matched = allows(id, &role.spec.allow, target, action);
-        if let Some(rule) = &matched {
+        if let (Some(rule), None) = (&matched, &joint) {
             decide(
-                &steps,
+                Some(steps.len()),
                 Ok(Grant {
                     role: role.metadata.name.clone(),
                     rule: rule.clone(),
@@ -213,6 +288,18 @@ pub fn explain(
             matched,
             check: check_of(id, &role.spec.allow, target, action, false),
         }));
+    }
+    if let Some(joint) = joint {
+        let at = joint.as_ref().ok().and_then(|g| {
+            let first = g.role.split(", ").next().unwrap_or_default();
+            steps
+                .iter()
+                .enumerate()
+                .skip(first_allow)
+                .find(|(_, s)| matches!(s, Step::Allow(r) if r.role == first))
+                .map(|(i, _)| i)
+        });
+        decide(at, joint);
     }
     Explanation {
         decision: decision.unwrap_or_else(|| Err(no_allow(id, target, action))),
@@ -253,23 +340,110 @@ fn check_of(
                 logins: logins.into_iter().collect(),
                 login_matched,
                 node_labels: label_check(&c.node_labels, labels, &id.traits),
-                node_labels_expression: c.node_labels_expression.as_ref().map(|src| {
-                    let outcome = evaluate(src, id, labels, deny);
-                    ExpressionCheck {
-                        expression: src.clone(),
-                        holds: outcome.value,
-                        error: outcome.error,
-                    }
-                }),
+                node_labels_expression: c
+                    .node_labels_expression
+                    .as_ref()
+                    .map(|src| expression_check(src, evaluate(src, id, labels, deny))),
             }
         }
-        (Target::Kind(kind), Action::Verb(verb)) => Check::AdminVerb {
-            kind: kind.to_owned(),
-            verb: verb.to_owned(),
-            rule_matched: c.rules.iter().any(|r| rule_matches(r, kind, verb)),
-        },
+        (Target::Kind(kind), Action::Verb(verb)) => admin_check(c, kind, verb, |_| None),
+        (Target::Resource { kind, item }, Action::Verb(verb)) => {
+            admin_check(c, kind, verb, |src| {
+                Some(where_outcome(id, src, kind, item, deny))
+            })
+        }
         (Target::Certificate, Action::Issue) => Check::Certificate,
+        (Target::Kubernetes { .. }, _) => {
+            match (kube::subject(action), kube::side_matches(id, c, action)) {
+                (Some(request), Some((_, matched))) => Check::Kubernetes {
+                    request,
+                    patterns: kube::patterns(id, c, action),
+                    matched,
+                },
+                _ => Check::NotApplicable,
+            }
+        }
+        (Target::Database { labels, .. }, Action::DatabaseConnect { db_user, db_name }) => {
+            Check::Database {
+                db_user: db_user.to_owned(),
+                db_name: db_name.to_owned(),
+                users: expanded(&c.db_users, &id.traits),
+                names: expanded(&c.db_names, &id.traits),
+                user_matched: any_matches(&c.db_users, db_user, &id.traits),
+                name_matched: any_matches(&c.db_names, db_name, &id.traits),
+                db_labels: label_check(&c.db_labels, labels, &id.traits),
+            }
+        }
+        (Target::App { labels, .. }, Action::AppAccess) => Check::App {
+            app_labels: label_check(&c.app_labels, labels, &id.traits),
+        },
+        (Target::AccessRequest(r), Action::Request) => {
+            let patterns = requests::requestable(id, c, !r.resources.is_empty());
+            Check::AccessRequest {
+                review: false,
+                requested: r.roles.to_vec(),
+                covered: r
+                    .roles
+                    .iter()
+                    .filter(|role| patterns.iter().any(|(p, _)| crate::value_matches(p, role)))
+                    .cloned()
+                    .collect(),
+                patterns: patterns.into_iter().map(|(p, _)| p).collect(),
+                condition: None,
+            }
+        }
+        (Target::AccessRequest(r), Action::Review) => {
+            let rc = c.review_requests.as_ref();
+            Check::AccessRequest {
+                review: true,
+                requested: r.roles.to_vec(),
+                patterns: rc
+                    .map(|rc| expanded(&rc.roles, &id.traits))
+                    .unwrap_or_default(),
+                covered: requests::reviewable(id, c, r)
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect(),
+                condition: rc
+                    .and_then(|rc| rc.where_.as_ref())
+                    .map(|src| expression_check(src, requests::review_where(id, src, r, deny))),
+            }
+        }
         _ => Check::NotApplicable,
+    }
+}
+
+fn expression_check(src: &str, outcome: Outcome) -> ExpressionCheck {
+    ExpressionCheck {
+        expression: src.to_owned(),
+        holds: outcome.value,
+        error: outcome.error,
+    }
+}
+
+/// The rules of one side about a verb on a kind; `eval` evaluates a
+/// `where` on the resource, when there is one.
+fn admin_check(
+    c: &RoleConditions,
+    kind: &str,
+    verb: &str,
+    eval: impl Fn(&str) -> Option<Outcome>,
+) -> Check {
+    let covering: Vec<_> = c
+        .rules
+        .iter()
+        .filter(|r| rule_matches(r, kind, verb))
+        .collect();
+    Check::AdminVerb {
+        kind: kind.to_owned(),
+        verb: verb.to_owned(),
+        rule_matched: !covering.is_empty(),
+        unconditional: covering.iter().any(|r| r.where_.is_none()),
+        conditions: covering
+            .iter()
+            .filter_map(|r| r.where_.as_deref())
+            .filter_map(|src| eval(src).map(|o| expression_check(src, o)))
+            .collect(),
     }
 }
 
@@ -301,117 +475,4 @@ pub fn label_check(
         }
     }
     LabelCheck::Matched
-}
-
-// === impl Display ===
-
-fn list(items: &[String]) -> String {
-    format!("[{}]", items.join(", "))
-}
-
-impl fmt::Display for LabelCheck {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            LabelCheck::Empty => f.write_str("empty (matches no node)"),
-            LabelCheck::Matched => f.write_str("match"),
-            LabelCheck::KeyFailed {
-                key,
-                patterns,
-                actual,
-            } => match actual {
-                _ if key == "*" => write!(
-                    f,
-                    "key \"*\" wants {} (only \"*\" matches every node)",
-                    list(patterns)
-                ),
-                Some(v) => write!(f, "key {key:?} wants {}, node has {v:?}", list(patterns)),
-                None => write!(
-                    f,
-                    "key {key:?} wants {}, node has no {key:?} label",
-                    list(patterns)
-                ),
-            },
-        }
-    }
-}
-
-impl fmt::Display for ExpressionCheck {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.error {
-            Some(e) => write!(
-                f,
-                "{:?} does not parse ({e}), counted as {}",
-                self.expression, self.holds
-            ),
-            None => write!(f, "{:?} is {}", self.expression, self.holds),
-        }
-    }
-}
-
-impl fmt::Display for Step {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Step::Lock(l) => {
-                write!(f, "lock {:?} ({}) matches", l.lock, l.target)?;
-                if let Some(m) = &l.message {
-                    write!(f, ": {m}")?;
-                }
-                Ok(())
-            }
-            Step::Deny(s) => role_line(f, "deny", s),
-            Step::Allow(s) => role_line(f, "allow", s),
-        }
-    }
-}
-
-fn role_line(f: &mut fmt::Formatter<'_>, side: &str, s: &RoleStep) -> fmt::Result {
-    write!(f, "role {:?} {side}: ", s.role)?;
-    match &s.check {
-        // Most roles set only one side; say so rather than list emptiness.
-        Check::NodeLogin {
-            logins,
-            node_labels: LabelCheck::Empty,
-            node_labels_expression: None,
-            ..
-        } if logins.is_empty() => f.write_str("no logins or node_labels set")?,
-        Check::NodeLogin {
-            login,
-            logins,
-            login_matched,
-            node_labels,
-            node_labels_expression,
-        } => {
-            let has = if *login_matched { "covers" } else { "lacks" };
-            write!(
-                f,
-                "logins {} {has} {login:?}; node_labels {node_labels}",
-                list(logins)
-            )?;
-            if let Some(e) = node_labels_expression {
-                write!(f, "; node_labels_expression {e}")?;
-            }
-        }
-        Check::AdminVerb {
-            kind,
-            verb,
-            rule_matched,
-        } => {
-            let does = if *rule_matched {
-                "cover"
-            } else {
-                "do not cover"
-            };
-            write!(f, "rules {does} {verb} on {kind}")?;
-        }
-        Check::Certificate => f.write_str(if side == "allow" {
-            "holding a role allows a certificate"
-        } else {
-            "deny does not apply to certificates"
-        })?,
-        Check::NotApplicable => f.write_str("no condition applies")?,
-    }
-    match &s.matched {
-        Some(rule) => write!(f, " => {} ({rule})", side.to_uppercase()),
-        None => f.write_str(" => no match"),
-    }
 }

@@ -1,4 +1,6 @@
-//! Evaluating a role's `node_labels_expression` against a node and a user.
+//! Evaluating a role's expressions — `node_labels_expression` against a
+//! node and a user, `where` predicates against documents (a resource, an
+//! access request and its reviewer) and the user.
 //!
 //! Expressions are parsed once and remembered (decisions run for every node
 //! and role; parsing dominates evaluating). A role whose expression does not
@@ -10,7 +12,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-use keygate_types::{Expr, ExprEnv, Labels};
+use keygate_types::{Expr, ExprEnv, Fields, Labels};
 
 use crate::decision::Identity;
 
@@ -52,9 +54,16 @@ pub(crate) struct Outcome {
     pub(crate) error: Option<String>,
 }
 
-/// Evaluates `source` for `id` on a node with `labels`; `deny` selects the
-/// deny-side meaning of an invalid expression (it matches).
-pub(crate) fn evaluate(source: &str, id: &Identity, labels: &Labels, deny: bool) -> Outcome {
+/// Evaluates `source` for `id` with `labels` (a node's, or a resource's
+/// `metadata.labels`) and documents bound to field roots; `deny` selects
+/// the deny-side meaning of an invalid expression (it matches).
+pub(crate) fn evaluate_with(
+    source: &str,
+    id: &Identity,
+    labels: &Labels,
+    fields: &Fields<'_>,
+    deny: bool,
+) -> Outcome {
     match parsed(source).as_ref() {
         Ok(expr) => {
             let roles: Vec<String> = id.roles.iter().map(|r| r.metadata.name.clone()).collect();
@@ -65,7 +74,7 @@ pub(crate) fn evaluate(source: &str, id: &Identity, labels: &Labels, deny: bool)
                 roles: &roles,
             };
             Outcome {
-                value: expr.eval(&env),
+                value: expr.eval_with(&env, fields),
                 error: None,
             }
         }
@@ -74,6 +83,11 @@ pub(crate) fn evaluate(source: &str, id: &Identity, labels: &Labels, deny: bool)
             error: Some(e.clone()),
         },
     }
+}
+
+/// Evaluates a `node_labels_expression` (no documents bound).
+pub(crate) fn evaluate(source: &str, id: &Identity, labels: &Labels, deny: bool) -> Outcome {
+    evaluate_with(source, id, labels, &[], deny)
 }
 
 /// Convenience for callers that only need the value.

@@ -2,41 +2,8 @@ use std::collections::BTreeMap;
 
 use keygate_types::{LabelSelector, Labels};
 
+use crate::regexes::compiled;
 use crate::traits::expand_template;
-
-/// Largest compiled regex program allowed, so a hostile pattern can't eat
-/// memory (the `regex` crate guarantees linear-time matching).
-const REGEX_SIZE_LIMIT: usize = 1 << 20;
-
-/// Most compiled patterns remembered (roles hold few distinct ones).
-const REGEX_CACHE_SIZE: usize = 1024;
-
-/// Compiles a pattern once: decisions run for every node and role, and
-/// compiling dominates matching. Invalid patterns are remembered as such
-/// (they never match). Pure memoisation: no I/O, no time.
-fn compiled(pattern: &str) -> Option<regex::Regex> {
-    use std::collections::HashMap;
-    use std::sync::{Mutex, OnceLock, PoisonError};
-    static CACHE: OnceLock<Mutex<HashMap<String, Option<regex::Regex>>>> = OnceLock::new();
-    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
-    if let Some(hit) = cache
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .get(pattern)
-    {
-        return hit.clone();
-    }
-    let re = regex::RegexBuilder::new(pattern)
-        .size_limit(REGEX_SIZE_LIMIT)
-        .build()
-        .ok();
-    let mut map = cache.lock().unwrap_or_else(PoisonError::into_inner);
-    if map.len() >= REGEX_CACHE_SIZE {
-        map.clear();
-    }
-    map.insert(pattern.to_owned(), re.clone());
-    re
-}
 
 /// Does one label value match one pattern? `*` matches anything, `^…$` is a
 /// regular expression, other values are globs where `*` matches any run.
@@ -51,6 +18,27 @@ pub fn value_matches(pattern: &str, value: &str) -> bool {
         return glob_matches(pattern, value);
     }
     pattern == value
+}
+
+/// The patterns after trait expansion (a template may stand for several
+/// values, or none).
+pub(crate) fn expanded(patterns: &[String], traits: &BTreeMap<String, Vec<String>>) -> Vec<String> {
+    patterns
+        .iter()
+        .flat_map(|p| expand_template(p, traits))
+        .collect()
+}
+
+/// Does any pattern (templates expanded) match `value`?
+pub(crate) fn any_matches(
+    patterns: &[String],
+    value: &str,
+    traits: &BTreeMap<String, Vec<String>>,
+) -> bool {
+    patterns
+        .iter()
+        .flat_map(|p| expand_template(p, traits))
+        .any(|p| value_matches(&p, value))
 }
 
 /// Glob with `*` only, iterative (no backtracking blow-up).

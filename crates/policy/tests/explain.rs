@@ -11,11 +11,12 @@
 use std::collections::BTreeMap;
 
 use keygate_policy::{
-    AccessContext, Action, Check, Explanation, Grant, Identity, LabelCheck, Step, Target,
-    authorize, explain, label_selector_matches,
+    AccessContext, Action, Check, Explanation, Grant, Identity, LabelCheck, Step, Target, explain,
 };
 use keygate_types::{AnyResource, Labels, Lock, Role, load_documents};
-use time::OffsetDateTime;
+
+mod support;
+use support::{Gen, assert_agrees, now};
 
 const ROLES: &str = r#"
 kind: role
@@ -189,10 +190,6 @@ fn labels(pairs: &[(&str, &str)]) -> Labels {
         .collect()
 }
 
-fn now() -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap()
-}
-
 fn node<'a>(name: &'a str, l: &'a Labels) -> Target<'a> {
     Target::Node {
         name,
@@ -216,118 +213,6 @@ fn explain_login(
     let e = explain(id, node(name, l), Action::Login(login), &ctx, now());
     assert_agrees(&e, id, node(name, l), Action::Login(login), &ctx);
     e
-}
-
-/// The explanation's decision is `authorize`'s, and `decided_by` points at
-/// a step that says so.
-fn assert_agrees(
-    e: &Explanation,
-    id: &Identity,
-    target: Target<'_>,
-    action: Action<'_>,
-    ctx: &AccessContext<'_>,
-) {
-    let truth = authorize(id, target, action, ctx, now());
-    match (&truth, &e.decision) {
-        (Ok(p), Ok(g)) => {
-            assert_eq!((p.role(), p.rule()), (g.role.as_str(), g.rule.as_str()));
-            match &e.steps[e.decided_by.expect("an allow is decided by a step")] {
-                Step::Allow(s) => {
-                    assert_eq!(s.role, g.role);
-                    assert_eq!(s.matched.as_deref(), Some(g.rule.as_str()));
-                }
-                other => panic!("allowed, but decided by {other:?}"),
-            }
-        }
-        (Err(d), Err(x)) => {
-            assert_eq!(d, x, "denials differ");
-            match (e.decided_by.map(|i| &e.steps[i]), d.rule.as_str()) {
-                (Some(Step::Lock(l)), "lock") => {
-                    assert!(d.reason.contains(&format!("locked by {}", l.lock)));
-                }
-                (Some(Step::Deny(s)), rule) => {
-                    assert_eq!(d.role.as_deref(), Some(s.role.as_str()));
-                    assert_eq!(s.matched.as_deref(), Some(rule));
-                }
-                (None, "no allow rule matched") => {
-                    assert!(e.steps.iter().all(|s| match s {
-                        Step::Allow(a) | Step::Deny(a) => a.matched.is_none(),
-                        Step::Lock(_) => false,
-                    }));
-                }
-                (step, rule) => panic!("denied by {rule}, but decided by {step:?}"),
-            }
-        }
-        (t, x) => panic!("authorize says {t:?}, explain says {x:?}"),
-    }
-    // Step details agree with the matchers they summarise.
-    for step in &e.steps {
-        let (Step::Allow(s) | Step::Deny(s)) = step else {
-            continue;
-        };
-        let role = id.roles.iter().find(|r| r.metadata.name == s.role).unwrap();
-        let side = match step {
-            Step::Allow(_) => &role.spec.allow,
-            _ => &role.spec.deny,
-        };
-        if let (Check::NodeLogin { node_labels, .. }, Target::Node { labels, .. }) =
-            (&s.check, target)
-        {
-            assert_eq!(
-                node_labels.matched(),
-                label_selector_matches(&side.node_labels, labels, &id.traits),
-                "{step}"
-            );
-        }
-        // The fields shown are the reason for the step's outcome.
-        let expected = match (&s.check, step) {
-            (
-                Check::NodeLogin {
-                    login_matched,
-                    node_labels,
-                    node_labels_expression,
-                    ..
-                },
-                Step::Deny(_),
-            ) => {
-                let expr = node_labels_expression.as_ref().is_some_and(|e| e.holds);
-                match (*login_matched, node_labels.matched(), expr) {
-                    (true, _, _) => Some("deny.logins"),
-                    (false, true, _) => Some("deny.node_labels"),
-                    (false, false, true) => Some("deny.node_labels_expression"),
-                    _ => None,
-                }
-            }
-            (
-                Check::NodeLogin {
-                    login_matched,
-                    node_labels,
-                    node_labels_expression,
-                    ..
-                },
-                _,
-            ) => {
-                let empty = *node_labels == LabelCheck::Empty;
-                match node_labels_expression {
-                    None => (*login_matched && node_labels.matched())
-                        .then_some("allow.logins+allow.node_labels"),
-                    Some(e) if empty => (*login_matched && e.holds)
-                        .then_some("allow.logins+allow.node_labels_expression"),
-                    Some(e) => (*login_matched && node_labels.matched() && e.holds)
-                        .then_some("allow.logins+allow.node_labels+allow.node_labels_expression"),
-                }
-            }
-            (Check::AdminVerb { rule_matched, .. }, Step::Deny(_)) => {
-                rule_matched.then_some("deny.rules")
-            }
-            (Check::AdminVerb { rule_matched, .. }, _) => rule_matched.then_some("allow.rules"),
-            (Check::Certificate, Step::Allow(_)) => Some("role"),
-            (Check::Certificate | Check::NotApplicable, _) => None,
-        };
-        assert_eq!(s.matched.as_deref(), expected, "{step}");
-        // Every step renders as one line.
-        assert!(!step.to_string().contains('\n'));
-    }
 }
 
 fn allow_step<'a>(e: &'a Explanation, role: &str) -> &'a keygate_policy::RoleStep {
@@ -614,30 +499,6 @@ fn admin_verbs_and_certificates_are_explained_too() {
         Action::Login("root"),
         &ctx,
     );
-}
-
-/// A small deterministic generator (xorshift64*), so the agreement test
-/// covers many combinations without a property-testing dependency and
-/// fails the same way every run.
-struct Gen(u64);
-
-impl Gen {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-    fn subset<T: Clone>(&mut self, items: &[T], max: usize) -> Vec<T> {
-        let n = self.below(max + 1);
-        (0..n).map(|_| self.pick(items).clone()).collect()
-    }
 }
 
 #[test]

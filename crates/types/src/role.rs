@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{LabelSelector, LabelValues, Resource, Ttl, TypesError, resource::Kind};
+use crate::{LabelSelector, Resource, Ttl};
 
 /// A role: allow and deny conditions plus options.
 pub type Role = Resource<RoleSpec>;
@@ -123,11 +123,15 @@ pub struct RoleConditions {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KubernetesResource {
+    /// Resource kind (`pod`, `deployment`, …): exact, glob, `^regex$` or `*`.
     pub kind: String,
+    /// Namespace pattern; empty matches only cluster-wide resources.
     #[serde(default)]
     pub namespace: String,
+    /// Name pattern; empty matches only a request for the whole collection.
     #[serde(default)]
     pub name: String,
+    /// Kubernetes verbs (`get`, `list`, `exec`, …) or `*`; at least one.
     #[serde(default)]
     pub verbs: Vec<String>,
 }
@@ -136,16 +140,22 @@ pub struct KubernetesResource {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct RequestConditions {
+    /// Roles that may be requested (exact, glob, `^regex$` or `*`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<String>,
+    /// Roles that may be requested for specific resources only.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub search_as_roles: Vec<String>,
+    /// Requestable roles computed from the user's traits.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub claims_to_roles: Vec<ClaimMapping>,
+    /// How many approvals (or denials) decide a request.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub thresholds: Vec<Threshold>,
+    /// Longest access a request may ask for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_duration: Option<Ttl>,
+    /// A request must say why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason_required: Option<bool>,
 }
@@ -154,8 +164,11 @@ pub struct RequestConditions {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClaimMapping {
+    /// Trait (claim) name whose values are looked at.
     pub claim: String,
+    /// Pattern a value must match: exact, glob, `*` or `^regex$`.
     pub value: String,
+    /// Roles it yields; `$1`, `${name}` refer to the regex's groups.
     pub roles: Vec<String>,
 }
 
@@ -163,8 +176,11 @@ pub struct ClaimMapping {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Threshold {
+    /// Approvals that approve the request.
     pub approve: u32,
+    /// Denials that deny the request.
     pub deny: u32,
+    /// Which reviews count (an expression over `request` and `reviewer`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter: Option<String>,
 }
@@ -173,8 +189,10 @@ pub struct Threshold {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct ReviewConditions {
+    /// Requested roles this side covers (exact, glob, `^regex$` or `*`).
     #[serde(default)]
     pub roles: Vec<String>,
+    /// Predicate over `request` and `reviewer` that must hold as well.
     #[serde(default, rename = "where", skip_serializing_if = "Option::is_none")]
     pub where_: Option<String>,
 }
@@ -187,170 +205,8 @@ pub struct Rule {
     pub resources: Vec<String>,
     /// Verbs (`list`, `read`, `create`, `update`, `delete`, …) or `*`.
     pub verbs: Vec<String>,
-    /// Optional predicate (RBAC evaluator).
+    /// Predicate over the resource (`resource.…`, `session.…`) and the
+    /// caller (`user.…`); see `keygate-policy` for its meaning.
     #[serde(default, rename = "where", skip_serializing_if = "Option::is_none")]
     pub where_: Option<String>,
-}
-
-impl RoleSpec {
-    /// Semantic checks: well-formed logins/templates, label patterns and
-    /// label expressions (parsed and type-checked, errors name the column).
-    pub fn validate(&self) -> Result<(), TypesError> {
-        for (side, c) in [("allow", &self.allow), ("deny", &self.deny)] {
-            for (i, l) in c.logins.iter().enumerate() {
-                check_login_or_template(&format!("spec.{side}.logins[{i}]"), l)?;
-            }
-            for (k, vals) in &c.node_labels {
-                for v in vals.iter() {
-                    check_label_pattern(&format!("spec.{side}.node_labels.{k}"), v)?;
-                }
-            }
-            if let Some(src) = &c.node_labels_expression {
-                crate::Expr::parse(src).map_err(|e| {
-                    TypesError::invalid(
-                        format!("spec.{side}.node_labels_expression"),
-                        e.to_string(),
-                    )
-                })?;
-            }
-            for (i, r) in c.rules.iter().enumerate() {
-                if r.where_.is_some() {
-                    return Err(TypesError::invalid(
-                        format!("spec.{side}.rules[{i}].where"),
-                        "rule predicates are not supported by this version yet; remove `where`",
-                    ));
-                }
-                if r.resources.is_empty() || r.verbs.is_empty() {
-                    return Err(TypesError::invalid(
-                        format!("spec.{side}.rules[{i}]"),
-                        "a rule needs at least one resource and one verb",
-                    ));
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-fn check_login_or_template(field: &str, s: &str) -> Result<(), TypesError> {
-    if s.contains("{{") {
-        if !(s.starts_with("{{") && s.ends_with("}}")) || s.len() > 256 {
-            return Err(TypesError::invalid(
-                field,
-                format!(
-                    "{s:?}: a template must be the whole value, e.g. '{{{{internal.logins}}}}'"
-                ),
-            ));
-        }
-        return Ok(());
-    }
-    if s == "*" {
-        return Ok(());
-    }
-    s.parse::<crate::Login>()
-        .map(|_| ())
-        .map_err(|e| TypesError::invalid(field, e.to_string()))
-}
-
-fn check_label_pattern(field: &str, v: &str) -> Result<(), TypesError> {
-    if v.len() > 1024 {
-        return Err(TypesError::invalid(
-            field,
-            "pattern longer than 1024 characters",
-        ));
-    }
-    if v.starts_with('^') && v.ends_with('$') {
-        regex::RegexBuilder::new(v)
-            .size_limit(1 << 20)
-            .build()
-            .map_err(|e| TypesError::invalid(field, format!("invalid regular expression: {e}")))?;
-    }
-    Ok(())
-}
-
-fn wildcard() -> LabelSelector {
-    BTreeMap::from([("*".to_owned(), LabelValues::One("*".to_owned()))])
-}
-
-fn rule(resources: &[&str], verbs: &[&str]) -> Rule {
-    Rule {
-        resources: resources.iter().map(|s| (*s).to_owned()).collect(),
-        verbs: verbs.iter().map(|s| (*s).to_owned()).collect(),
-        where_: None,
-    }
-}
-
-/// The roles every cluster has: `admin` (every admin verb; logins from
-/// traits), `access` (logins from traits on all nodes), `auditor` (read the
-/// audit log and recordings), `editor` (manage resources, no logins).
-pub fn builtin_roles() -> Vec<Role> {
-    let traits_logins = vec!["{{internal.logins}}".to_owned()];
-    let mut admin = Resource::new(
-        Kind::Role,
-        "admin",
-        RoleSpec {
-            allow: RoleConditions {
-                logins: traits_logins.clone(),
-                node_labels: wildcard(),
-                rules: vec![rule(&["*"], &["*"])],
-                ..RoleConditions::default()
-            },
-            ..RoleSpec::default()
-        },
-    );
-    admin.metadata.description =
-        Some("Full control of the cluster; logins from the user's traits.".into());
-    let mut access = Resource::new(
-        Kind::Role,
-        "access",
-        RoleSpec {
-            allow: RoleConditions {
-                logins: traits_logins,
-                node_labels: wildcard(),
-                rules: vec![rule(&["node"], &["list", "read"])],
-                ..RoleConditions::default()
-            },
-            ..RoleSpec::default()
-        },
-    );
-    access.metadata.description =
-        Some("Log in to every node with the logins in the user's traits.".into());
-    let mut auditor = Resource::new(
-        Kind::Role,
-        "auditor",
-        RoleSpec {
-            allow: RoleConditions {
-                rules: vec![rule(&["event", "session"], &["list", "read"])],
-                ..RoleConditions::default()
-            },
-            ..RoleSpec::default()
-        },
-    );
-    auditor.metadata.description = Some("Read the audit log and session recordings.".into());
-    let mut editor = Resource::new(
-        Kind::Role,
-        "editor",
-        RoleSpec {
-            allow: RoleConditions {
-                rules: vec![rule(
-                    &[
-                        "user",
-                        "role",
-                        "lock",
-                        "token",
-                        "node",
-                        "auth_preference",
-                        "access",
-                        "certificate",
-                    ],
-                    &["*"],
-                )],
-                ..RoleConditions::default()
-            },
-            ..RoleSpec::default()
-        },
-    );
-    editor.metadata.description =
-        Some("Manage users, roles, locks, tokens and nodes; no logins, no audit log.".into());
-    vec![admin, access, auditor, editor]
 }

@@ -1,7 +1,11 @@
-//! Label expressions: a small, safe, total language for `node_labels_expression`.
+//! Label expressions and predicates: a small, safe, total language for
+//! `node_labels_expression`, rule `where` clauses, `review_requests.where`
+//! and threshold filters.
 //!
 //! ```text
 //! labels["env"] == "prod" && contains(user.traits["teams"], labels["team"])
+//! contains(session.participants, user.name)
+//! !equals(request.user, reviewer.name)
 //! ```
 //!
 //! Why a language of its own rather than an embedded interpreter: role
@@ -12,17 +16,29 @@
 //! - **No loops, no user-defined functions, bounded size**: at most
 //!   [`MAX_SOURCE_BYTES`] of text, [`MAX_DEPTH`] levels of nesting and
 //!   [`MAX_NODES`] syntax nodes; evaluation is one walk over the tree.
-//! - **Statically typed**: every sub-expression is a string, a boolean or a
-//!   list of strings, known at parse time; comparing a string with a list,
-//!   `!` on a string or a top level that is not a boolean are rejected by
-//!   [`Expr::parse`] with the position, so roles fail at `create` time.
+//! - **Statically typed**: every sub-expression other than a document field
+//!   is a string, a boolean or a list of strings, known at parse time;
+//!   comparing a string with a list, `!` on a string or a top level that is
+//!   not a boolean are rejected by [`Expr::parse`] with the position, so
+//!   roles fail at `create` time.
 //! - **Total evaluation**: [`Expr::eval`] always returns a `bool`. A missing
 //!   label is the empty string and a missing trait the empty list. Should a
-//!   type mismatch ever reach evaluation (the type checker makes that
-//!   impossible for parsed expressions), the comparison is `false` — for `==`
-//!   and `!=` alike — and a non-boolean where a boolean is needed is `false`.
+//!   type mismatch reach evaluation (only document fields can bring one),
+//!   the comparison is `false` — for `==` and `!=` alike — and a
+//!   non-boolean where a boolean is needed is `false`.
 //! - **Regular expressions** (`regexp.match`) must be string literals, are
 //!   compiled once at parse time with a size limit, and match in linear time.
+//! - **Document fields** (`resource.metadata.labels["env"]`,
+//!   `session.participants`, `request.user`, `reviewer.roles`) read a JSON
+//!   document the caller binds to one of [`FIELD_ROOTS`] at evaluation
+//!   ([`Expr::eval_with`]). Their type is only known then, so the checker
+//!   accepts them wherever a string, a boolean or a list fits. At
+//!   evaluation a JSON string is a string, `true`/`false` a boolean, an
+//!   array a list (only its string elements count); a missing field or
+//!   `null` is *absent*, which equals `""`, `[]` and `false` and contains
+//!   nothing; a number or an object is *opaque* and equals nothing (both
+//!   `==` and `!=` are false). Which roots a role field may use is checked
+//!   with [`Expr::check_roots`].
 //!
 //! Grammar (lowest precedence first; `==`/`!=` do not chain):
 //!
@@ -34,7 +50,9 @@
 //! primary := STRING | "true" | "false" | "(" expr ")"
 //!          | "labels" "[" STRING "]"
 //!          | "user" "." ( "name" | "roles" | "traits" "[" STRING "]" )
+//!          | ROOT ( "." NAME | "[" STRING "]" )+
 //!          | FUNC "(" expr ( "," expr )* ")"
+//! ROOT    := resource | session | request | reviewer
 //! FUNC    := contains | equals | startsWith | hasPrefix | regexp.match
 //! STRING  := '"' ( any character but '"' and '\' | '\"' | '\\' )* '"'
 //! ```
@@ -56,14 +74,25 @@ pub const MAX_DEPTH: usize = 32;
 pub const MAX_NODES: usize = 256;
 /// Largest compiled program of one `regexp.match` pattern, in bytes.
 pub const MAX_REGEX_BYTES: usize = 1 << 20;
+/// Names that start a document field path. What each one holds is up to
+/// the evaluator (`keygate-policy` binds the resource of an admin rule to
+/// `resource`, a session resource also to `session`, and the access request
+/// and reviewer of a review to `request` and `reviewer`).
+pub const FIELD_ROOTS: &[&str] = &["resource", "session", "request", "reviewer"];
+
+/// JSON documents bound to field roots for one evaluation, by root name.
+pub type Fields<'a> = [(&'a str, &'a serde_json::Value)];
 
 /// A parsed, type-checked label expression, ready to evaluate.
 #[derive(Debug, Clone)]
 pub struct Expr {
     /// The text it was parsed from (kept for display and explanations).
     source: String,
-    /// The root of the syntax tree; always of type boolean.
+    /// The root of the syntax tree; a boolean (or a document field).
     root: Node,
+    /// Every document field path's root name and byte offset, in source
+    /// order (for [`Expr::check_roots`]).
+    fields: Vec<(String, usize)>,
 }
 
 /// Why an expression was rejected: what is wrong and where.
@@ -142,6 +171,8 @@ pub(crate) enum Ty {
     Bool,
     /// A list of strings.
     List,
+    /// A document field: string, boolean or list, known at evaluation.
+    Dyn,
 }
 
 impl Ty {
@@ -151,7 +182,14 @@ impl Ty {
             Ty::Str => "a string",
             Ty::Bool => "a boolean",
             Ty::List => "a list",
+            Ty::Dyn => "a document field",
         }
+    }
+
+    /// Can a value of this type stand where `want` is expected? A document
+    /// field can stand anywhere; its value is checked when evaluated.
+    fn fits(self, want: Ty) -> bool {
+        self == want || self == Ty::Dyn || want == Ty::Dyn
     }
 }
 
@@ -184,6 +222,13 @@ pub(crate) enum Node {
     Trait(String),
     /// `user.roles`.
     Roles,
+    /// A document field path: `root.a["b"].c`.
+    Field {
+        /// One of [`FIELD_ROOTS`].
+        root: String,
+        /// Object keys to follow from the root, at least one.
+        path: Vec<String>,
+    },
     /// `!e`.
     Not(Box<Node>),
     /// `a && b`.
@@ -202,11 +247,45 @@ impl Expr {
     /// Parses and type-checks `source`. Errors carry the position of the
     /// first problem.
     pub fn parse(source: &str) -> Result<Self, ExprError> {
-        let root = parser::parse(source)?;
+        let (root, fields) = parser::parse(source)?;
         Ok(Self {
             source: source.to_owned(),
             root,
+            fields,
         })
+    }
+
+    /// The field roots the expression reads, in source order (repeats
+    /// included).
+    pub fn roots(&self) -> impl Iterator<Item = &str> {
+        self.fields.iter().map(|(r, _)| r.as_str())
+    }
+
+    /// Rejects, with its position, the first document field whose root is
+    /// not in `allowed` (a role field only has some documents to offer:
+    /// `node_labels_expression` none, a rule's `where` the resource).
+    pub fn check_roots(&self, allowed: &[&str]) -> Result<(), ExprError> {
+        let Some((root, pos)) = self
+            .fields
+            .iter()
+            .find(|(r, _)| !allowed.contains(&r.as_str()))
+        else {
+            return Ok(());
+        };
+        let offer = if allowed.is_empty() {
+            "only labels[\"…\"] and user.… can be used here".to_owned()
+        } else {
+            let names: Vec<String> = allowed.iter().map(|r| format!("{r}.…")).collect();
+            format!(
+                "this expression can use {}, labels[\"…\"] and user.…",
+                names.join(", ")
+            )
+        };
+        Err(ExprError::at(
+            &self.source,
+            *pos,
+            format!("`{root}` is not available here; {offer}"),
+        ))
     }
 
     /// The text the expression was parsed from.
@@ -214,9 +293,17 @@ impl Expr {
         &self.source
     }
 
-    /// Evaluates the expression. Total: never fails, never panics.
+    /// Evaluates the expression with no documents bound (every document
+    /// field is absent). Total: never fails, never panics.
     pub fn eval(&self, env: &ExprEnv<'_>) -> bool {
-        eval::truth(&self.root, env)
+        self.eval_with(env, &[])
+    }
+
+    /// Evaluates the expression with documents bound to field roots (a root
+    /// not bound, or bound twice, reads as absent or as its first binding).
+    /// Total: never fails, never panics.
+    pub fn eval_with(&self, env: &ExprEnv<'_>, fields: &Fields<'_>) -> bool {
+        eval::truth(&self.root, &eval::Scope { env, fields })
     }
 }
 

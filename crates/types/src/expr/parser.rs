@@ -4,7 +4,9 @@
 //! neither parsing nor evaluation can exhaust the stack or memory.
 
 use super::lexer::{Tok, Token, lex};
-use super::{ExprError, Func, MAX_DEPTH, MAX_NODES, MAX_REGEX_BYTES, MAX_SOURCE_BYTES, Node, Ty};
+use super::{
+    ExprError, FIELD_ROOTS, Func, MAX_DEPTH, MAX_NODES, MAX_REGEX_BYTES, MAX_SOURCE_BYTES, Node, Ty,
+};
 
 /// A sub-expression with its type and where it starts.
 struct Typed {
@@ -28,10 +30,13 @@ struct Parser<'s> {
     depth: usize,
     /// Nodes built so far.
     nodes: usize,
+    /// Document field roots read, with their offsets.
+    fields: Vec<(String, usize)>,
 }
 
-/// Parses `src` into a tree whose root is a boolean.
-pub(crate) fn parse(src: &str) -> Result<Node, ExprError> {
+/// Parses `src` into a tree whose root is a boolean (or a document field),
+/// with the document field roots it reads.
+pub(crate) fn parse(src: &str) -> Result<(Node, Vec<(String, usize)>), ExprError> {
     if src.len() > MAX_SOURCE_BYTES {
         return Err(ExprError::at(
             src,
@@ -49,6 +54,7 @@ pub(crate) fn parse(src: &str) -> Result<Node, ExprError> {
         next: 0,
         depth: 0,
         nodes: 0,
+        fields: Vec::new(),
     };
     if p.peek() == &Tok::End {
         return Err(p.err(
@@ -67,13 +73,13 @@ pub(crate) fn parse(src: &str) -> Result<Node, ExprError> {
             ),
         ));
     }
-    if root.ty != Ty::Bool {
+    if !root.ty.fits(Ty::Bool) {
         return Err(p.err(
             root.pos,
             format!("the expression is {}, but it must be a condition (true or false), e.g. labels[\"env\"] == \"prod\"", root.ty.name()),
         ));
     }
-    Ok(root.node)
+    Ok((root.node, p.fields))
 }
 
 impl Parser<'_> {
@@ -144,7 +150,7 @@ impl Parser<'_> {
     }
 
     fn need_bool(&self, t: &Typed, op: &str) -> Result<(), ExprError> {
-        if t.ty == Ty::Bool {
+        if t.ty.fits(Ty::Bool) {
             Ok(())
         } else {
             Err(self.err(
@@ -198,7 +204,7 @@ impl Parser<'_> {
         };
         let op = self.bump();
         let right = self.unary()?;
-        if right.ty != left.ty {
+        if !right.ty.fits(left.ty) {
             return Err(self.err(
                 op.pos,
                 format!(
@@ -248,7 +254,7 @@ impl Parser<'_> {
             other => Err(self.err(
                 t.pos,
                 format!(
-                    "expected a value (a string, true, false, labels[\"…\"], user.…, a function call or `(`), found {}",
+                    "expected a value (a string, true, false, labels[\"…\"], user.…, a document field, a function call or `(`), found {}",
                     other.describe()
                 ),
             )),
@@ -286,6 +292,12 @@ impl Parser<'_> {
                     )),
                 }
             }
+            root if FIELD_ROOTS.contains(&root) => {
+                let path = self.path(root)?;
+                self.fields.push((root.to_owned(), pos));
+                let root = root.to_owned();
+                self.node(pos, Node::Field { root, path }, Ty::Dyn)
+            }
             _ => {
                 let mut full = name.to_owned();
                 if self.peek() == &Tok::Dot {
@@ -308,11 +320,49 @@ impl Parser<'_> {
                     return Err(self.err(
                         pos,
                         format!(
-                            "unknown name `{full}`; expected labels[\"…\"], user.name, user.roles, user.traits[\"…\"], true, false, or a function call"
+                            "unknown name `{full}`; expected labels[\"…\"], user.name, user.roles, user.traits[\"…\"], a document field ({}.…), true, false, or a function call",
+                            FIELD_ROOTS.join(".…, ")
                         ),
                     ));
                 }
                 self.call(pos, &full)
+            }
+        }
+    }
+
+    /// The keys after a field root: `.name` or `["key"]`, at least one.
+    fn path(&mut self, root: &str) -> Result<Vec<String>, ExprError> {
+        let mut path = Vec::new();
+        loop {
+            match self.peek() {
+                Tok::Dot => {
+                    self.bump();
+                    let t = self.bump();
+                    match t.tok {
+                        Tok::Ident(field) => path.push(field),
+                        other => {
+                            return Err(self.err(
+                                t.pos,
+                                format!(
+                                    "expected a field name after `.`, found {}",
+                                    other.describe()
+                                ),
+                            ));
+                        }
+                    }
+                }
+                Tok::LBracket => path.push(self.key(root)?),
+                _ if path.is_empty() => {
+                    let t = self.token();
+                    return Err(self.err(
+                        t.pos,
+                        format!(
+                            "expected `.` or `[` after `{root}`, as in {root}.field or {root}[\"key\"], found {}",
+                            t.tok.describe()
+                        ),
+                    ));
+                }
+                _ => return Ok(path),
             }
         }
     }
@@ -393,7 +443,7 @@ impl Parser<'_> {
             ));
         }
         for (i, (arg, tys)) in args.iter().zip(want).enumerate() {
-            if !tys.contains(&arg.ty) {
+            if !tys.iter().any(|t| arg.ty.fits(*t)) {
                 let names: Vec<&str> = tys.iter().map(|t| t.name()).collect();
                 return Err(self.err(
                     arg.pos,
@@ -407,7 +457,7 @@ impl Parser<'_> {
             }
         }
         if let ([a, b], Func::Equals) = (args, &func)
-            && a.ty != b.ty
+            && !a.ty.fits(b.ty)
         {
             return Err(self.err(
                 b.pos,

@@ -242,3 +242,207 @@ fn role_validation_reports_field_and_column() {
     );
     assert!(e.ends_with("at column 1"), "{e}");
 }
+
+fn eval_fields(src: &str, fields: &Fields<'_>) -> bool {
+    let (labels, traits, roles) = env_parts();
+    let env = ExprEnv {
+        labels: &labels,
+        user_name: "alice",
+        traits: &traits,
+        roles: &roles,
+    };
+    Expr::parse(src)
+        .unwrap_or_else(|e| panic!("{src}: {e}"))
+        .eval_with(&env, fields)
+}
+
+#[test]
+fn document_fields_table() {
+    let resource = serde_json::json!({
+        "kind": "node",
+        "metadata": {"name": "web-1", "labels": {"env": "prod", "k-8": "v"}},
+        "spec": {"count": 3, "on": true, "off": false, "none": null,
+                 "participants": ["alice", "bob", 7], "obj": {}}
+    });
+    let request = serde_json::json!({"user": "bob", "roles": ["dba"]});
+    let reviewer = serde_json::json!({"name": "alice", "roles": ["dev", "dba-lead"]});
+    let fields: &Fields<'_> = &[
+        ("resource", &resource),
+        ("session", &resource),
+        ("request", &request),
+        ("reviewer", &reviewer),
+    ];
+    let table: &[(&str, bool)] = &[
+        (r#"resource.metadata.labels["env"] == "prod""#, true),
+        (r#"resource["metadata"]["labels"]["k-8"] == "v""#, true),
+        (r#"resource.metadata.labels["env"] != "prod""#, false),
+        (r#"resource.metadata.labels["missing"] == """#, true),
+        (r#"resource.metadata.labels["missing"] != "x""#, true),
+        (r#"resource.nope.deeper == """#, true),
+        (r#"resource.metadata.name.deeper == """#, true),
+        (r#"contains(session.spec.participants, user.name)"#, true),
+        (r#"contains(session.spec.participants, "carol")"#, false),
+        (r#"contains(session.spec.missing, "alice")"#, false),
+        (r#"contains(resource.metadata.name, "web-1")"#, false),
+        (r#"resource.spec.on"#, true),
+        (r#"resource.spec.off"#, false),
+        (r#"!resource.spec.off"#, true),
+        (r#"resource.spec.none"#, false),
+        (r#"resource.spec.none == false"#, true),
+        (r#"resource.spec.count == "3""#, false),
+        (r#"resource.spec.count != "3""#, false),
+        (r#"resource.spec.obj == resource.spec.obj"#, false),
+        (r#"resource.spec.none == user.traits["missing"]"#, true),
+        (
+            r#"resource.spec.participants == resource.spec.participants"#,
+            false,
+        ),
+        (r#"request.roles == request.roles"#, true),
+        (r#"!equals(request.user, reviewer.name)"#, true),
+        (r#"equals(request.user, user.name)"#, false),
+        (r#"contains(reviewer.roles, "dba-lead")"#, true),
+        (r#"startsWith(resource.metadata.name, "web-")"#, true),
+        (r#"regexp.match(reviewer.roles, "^dba-")"#, true),
+        (r#"regexp.match(resource.metadata.missing, "^$")"#, true),
+        (r#"labels["env"] == resource.metadata.labels["env"]"#, true),
+    ];
+    for (src, want) in table {
+        assert_eq!(eval_fields(src, fields), *want, "{src}");
+        // Unbound, every field is absent.
+        let unbound = eval_fields(src, &[]);
+        assert_eq!(unbound, eval(src), "{src}");
+    }
+    assert!(eval(r#"resource.metadata.labels["env"] == """#));
+    assert!(!eval(r#"contains(session.participants, user.name)"#));
+}
+
+#[test]
+fn field_errors_and_roots() {
+    let table: &[(&str, usize, &str)] = &[
+        (
+            r#"resource == "x""#,
+            9,
+            "expected `.` or `[` after `resource`",
+        ),
+        (r#"resource. == "x""#, 10, "field name after `.`"),
+        (r#"session[x] == "x""#, 8, "key in double quotes"),
+        (r#"event == "x""#, 0, "unknown name `event`"),
+        (r#"resource.a == "x" == "y""#, 18, "do not chain"),
+    ];
+    for (src, pos, msg) in table {
+        let e = error(src);
+        assert_eq!(e.position, *pos, "{src}: {e}");
+        assert!(e.message.contains(msg), "{src}: {e}");
+    }
+    let e = Expr::parse(r#"user.name == "a" || contains(session.participants, "x")"#).unwrap();
+    assert_eq!(e.roots().collect::<Vec<_>>(), vec!["session"]);
+    assert!(e.check_roots(&["resource", "session"]).is_ok());
+    let err = e.check_roots(&["request", "reviewer"]).unwrap_err();
+    assert_eq!(err.position, 29);
+    assert!(
+        err.message.contains("`session` is not available here"),
+        "{err}"
+    );
+    assert!(err.message.contains("request.…, reviewer.…"), "{err}");
+    let err = e.check_roots(&[]).unwrap_err();
+    assert!(err.message.contains("only labels"), "{err}");
+}
+
+#[test]
+fn role_where_and_templates_are_checked_at_load() {
+    let ok = r#"
+kind: role
+version: v1
+metadata: {name: r}
+spec:
+  allow:
+    logins: ['{{regexp.replace(internal.logins, "^(.*)-adm$", "$1")}}']
+    db_users: ['{{email.local(external.email)}}']
+    kubernetes_resources: [{kind: pod, namespace: '*', name: '*', verbs: [get, exec]}]
+    request:
+      roles: ['^db-(ro|rw)$']
+      claims_to_roles: [{claim: groups, value: '^oncall-(.*)$', roles: ['$1-admin']}]
+      thresholds: [{approve: 2, deny: 1, filter: 'contains(reviewer.roles, "dba-lead")'}]
+    review_requests: {roles: [dba], where: '!equals(request.user, reviewer.name)'}
+    rules: [{resources: [session], verbs: [list, read], where: 'contains(session.participants, user.name)'}]
+"#;
+    crate::load_documents("ok.yaml", ok).unwrap();
+    let bad: &[(&str, &str)] = &[
+        (
+            "rules: [{resources: [node], verbs: [read], where: 'resource.metadata.name = \"x\"'}]",
+            "spec.allow.rules[0].where: `=` is not an operator; use `==` at column 24",
+        ),
+        (
+            "rules: [{resources: [node], verbs: [read], where: 'request.user == user.name'}]",
+            "spec.allow.rules[0].where: `request` is not available here",
+        ),
+        (
+            "review_requests: {roles: [dba], where: 'resource.metadata.name == \"x\"'}",
+            "spec.allow.review_requests.where: `resource` is not available here",
+        ),
+        (
+            "node_labels_expression: 'resource.metadata.name == \"x\"'",
+            "spec.allow.node_labels_expression: `resource` is not available here",
+        ),
+        (
+            "request: {thresholds: [{approve: 1, deny: 1, filter: 'contains(reviewer.roles)'}]}",
+            "spec.allow.request.thresholds[0].filter: `contains` takes 2 arguments",
+        ),
+        (
+            "request: {thresholds: [{approve: 0, deny: 1}]}",
+            "spec.allow.request.thresholds[0]: approve and deny",
+        ),
+        (
+            "request: {roles: ['^db-($']}",
+            "spec.allow.request.roles[0]: invalid regular expression",
+        ),
+        (
+            "request: {claims_to_roles: [{claim: groups, value: '^(x$', roles: [a]}]}",
+            "spec.allow.request.claims_to_roles[0].value: invalid regular expression",
+        ),
+        (
+            "review_requests: {roles: ['^(a{1000}){1000}$']}",
+            "spec.allow.review_requests.roles[0]: invalid regular expression",
+        ),
+        (
+            "logins: ['{{regexp.replace(internal.a, \"^(x$\", \"y\")}}']",
+            "spec.allow.logins[0]: \"{{regexp.replace(internal.a, \\\"^(x$\\\", \\\"y\\\")}}\": invalid regular expression",
+        ),
+        (
+            "db_users: ['{{bogus}}']",
+            "spec.allow.db_users[0]: \"{{bogus}}\": unknown template",
+        ),
+        (
+            "node_labels: {team: 'x-{{internal.teams}}'}",
+            "spec.allow.node_labels.team: \"x-{{internal.teams}}\": a template must be the whole value",
+        ),
+        (
+            "kubernetes_resources: [{kind: pod, namespace: '*', name: '*'}]",
+            "spec.allow.kubernetes_resources[0]: an entry needs a kind and at least one verb",
+        ),
+        (
+            "kubernetes_resources: [{kind: pod, namespace: '^(x$', verbs: [get]}]",
+            "spec.allow.kubernetes_resources[0].namespace: invalid regular expression",
+        ),
+    ];
+    for (allow, want) in bad {
+        let yaml = format!(
+            "kind: role\nversion: v1\nmetadata: {{name: r}}\nspec:\n  allow:\n    {allow}\n"
+        );
+        let e = crate::load_documents("bad.yaml", &yaml)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(want), "{allow}\n  gave: {e}\n  want: {want}");
+    }
+    let long = format!(
+        "rules: [{{resources: [node], verbs: [read], where: '{}'}}]",
+        vec!["true"; 300].join(" && ")
+    );
+    let yaml =
+        format!("kind: role\nversion: v1\nmetadata: {{name: r}}\nspec:\n  deny:\n    {long}\n");
+    let e = crate::load_documents("long.yaml", &yaml)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("spec.deny.rules[0].where: expression is"), "{e}");
+    assert!(e.contains("at most 1024"), "{e}");
+}
