@@ -53,6 +53,12 @@ pub enum AuditError {
         "audit query took longer than the time limit and was stopped; narrow the filter (time range, event, user)"
     )]
     QueryTimeout,
+    /// SQL from a user was refused by the database (syntax, unknown
+    /// column, or an attempt to write: the query connections are read-only).
+    #[error(
+        "the query was refused: {0}; the views are listed in docs/audit.md (kgctl audit query)"
+    )]
+    BadQuery(String),
     /// A stored row is not what the writer writes.
     #[error("audit record {seq} is corrupt: {detail}; run `kgctl audit verify`")]
     Corrupt {

@@ -18,6 +18,7 @@ mod checkpoints;
 mod error;
 mod query;
 mod schema;
+mod sql;
 mod writer;
 
 use std::path::Path;
@@ -35,6 +36,7 @@ use tokio::task::JoinHandle;
 pub use checkpoints::MAX_RECORDS_PER_CALL;
 pub use error::AuditError;
 pub use query::{MAX_QUERY_LIMIT, SearchFilter};
+pub use sql::{MAX_SQL_ROWS, SqlResult};
 
 use query::Reader;
 use writer::{Command, Counters, Writer};

@@ -122,7 +122,7 @@ pub(crate) fn unix_ms(t: OffsetDateTime) -> i64 {
 }
 
 /// An interrupted statement means the progress handler stopped it.
-fn query_error(e: sqlx::Error) -> AuditError {
+pub(crate) fn query_error(e: sqlx::Error) -> AuditError {
     let interrupted = e
         .as_database_error()
         .and_then(|d| d.code())
@@ -136,7 +136,7 @@ fn query_error(e: sqlx::Error) -> AuditError {
 
 /// Install a progress handler that aborts the running statement once
 /// `keep_going` says so.
-async fn set_progress_handler(
+pub(crate) async fn set_progress_handler(
     conn: &mut PoolConnection<Sqlite>,
     keep_going: impl FnMut() -> bool + Send + 'static,
 ) -> Result<(), AuditError> {
@@ -146,7 +146,7 @@ async fn set_progress_handler(
 }
 
 /// Remove any progress handler so the pooled connection goes back clean.
-async fn clear_progress_handler(conn: &mut PoolConnection<Sqlite>) {
+pub(crate) async fn clear_progress_handler(conn: &mut PoolConnection<Sqlite>) {
     if let Ok(mut handle) = conn.lock_handle().await {
         handle.remove_progress_handler();
     }

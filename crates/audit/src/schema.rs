@@ -10,7 +10,7 @@ use sqlx::{Connection, Row, SqliteConnection};
 use crate::AuditError;
 
 /// Layout version stored in `PRAGMA user_version`.
-pub(crate) const SCHEMA_VERSION: i64 = 2;
+pub(crate) const SCHEMA_VERSION: i64 = 3;
 
 /// Statements creating version 1, run in one transaction. `data` holds the
 /// exact hashed bytes; the other columns are derived copies for indexing.
@@ -54,12 +54,14 @@ pub(crate) fn writer_options(path: &Path, busy_timeout: Duration) -> SqliteConne
         .busy_timeout(busy_timeout)
 }
 
-/// Options for read connections: `query_only`, so a bug in a query path
-/// can never write to the log.
+/// Options for read connections: opened read-only and `query_only`, so no
+/// query — a bug, or SQL an auditor typed — can write to the log or
+/// create files.
 pub(crate) fn reader_options(path: &Path, busy_timeout: Duration) -> SqliteConnectOptions {
     SqliteConnectOptions::new()
         .filename(path)
         .busy_timeout(busy_timeout)
+        .read_only(true)
         .pragma("query_only", "ON")
 }
 
@@ -83,9 +85,19 @@ pub(crate) async fn migrate(conn: &mut SqliteConnection, path: &Path) -> Result<
         return Ok(());
     }
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(open_err)?;
-    let steps: &[&str] = if found < 1 { CREATE_V1 } else { &[] };
-    for stmt in steps.iter().chain(CREATE_V2) {
-        sqlx::query(*stmt)
+    let mut steps: Vec<String> = Vec::new();
+    if found < 1 {
+        steps.extend(CREATE_V1.iter().map(|s| (*s).to_owned()));
+    }
+    if found < 2 {
+        steps.extend(CREATE_V2.iter().map(|s| (*s).to_owned()));
+    }
+    // Version 3: one SQL view per event type (`kgctl audit query`).
+    steps.extend(crate::sql::view_statements());
+    steps.push("PRAGMA user_version = 3".to_owned());
+    for stmt in steps {
+        // Our own constant statements (view names come from EventType).
+        sqlx::query(sqlx::AssertSqlSafe(stmt))
             .execute(&mut *tx)
             .await
             .map_err(open_err)?;

@@ -286,7 +286,7 @@ async fn newer_schema_is_refused() {
             err,
             AuditError::UnsupportedSchema {
                 found: 99,
-                supported: 2
+                supported: 3
             }
         ),
         "{err:?}"

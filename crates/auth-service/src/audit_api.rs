@@ -69,6 +69,20 @@ pub struct VerifyReport {
     pub unsigned_tail: u64,
 }
 
+/// Longest SQL accepted.
+const MAX_SQL_BYTES: usize = 16 * 1024;
+
+/// Body of `POST /v1/audit/query`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueryRequest {
+    /// The SQL (SQLite dialect; views in docs/audit.md).
+    pub sql: String,
+    /// Most rows returned (default 1000, at most 10000).
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
 /// `GET /v1/audit/export?from=SEQ&limit=N`: records with exact bytes.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ExportPage {
@@ -192,6 +206,29 @@ impl AuthServer {
             return Ok(Some(cp));
         }
         Ok(self.audit_checkpoints(caller).await?.pop())
+    }
+
+    /// `POST /v1/audit/query`: SQL over the log's views, on read-only
+    /// connections (the database refuses writes), time-limited, capped.
+    pub async fn audit_query(
+        &self,
+        caller: &Caller,
+        req: QueryRequest,
+    ) -> Result<keygate_audit::SqlResult, AuthError> {
+        self.authorize_admin(caller, "event", "read").await?;
+        if req.sql.len() > MAX_SQL_BYTES {
+            return Err(AuthError::BadRequest(format!(
+                "queries are limited to {MAX_SQL_BYTES} bytes"
+            )));
+        }
+        self.audit_log()
+            .query_sql(&req.sql, req.limit.unwrap_or(1000))
+            .await
+            .map_err(|e| match e {
+                keygate_audit::AuditError::BadQuery(_)
+                | keygate_audit::AuditError::QueryTimeout => AuthError::BadRequest(e.to_string()),
+                other => AuthError::Internal(format!("audit query: {other}")),
+            })
     }
 
     /// `GET /v1/audit/checkpoints`.

@@ -73,6 +73,7 @@ fn routes() -> Router<AuthServer> {
         .route("/v1/audit/events", get(audit_search))
         .route("/v1/audit/verify", post(audit_verify))
         .route("/v1/audit/export", get(audit_export))
+        .route("/v1/audit/query", post(audit_query))
         .route(
             "/v1/audit/checkpoints",
             get(audit_checkpoints).post(audit_checkpoint_now),
@@ -547,6 +548,17 @@ async fn audit_export(
         s.audit_export(&c, q.from.unwrap_or(1), q.limit.unwrap_or(1000))
             .await?,
     ))
+}
+
+async fn audit_query(
+    State(s): State<AuthServer>,
+    conn: Option<Extension<ConnInfo>>,
+    unix: Option<Extension<UnixPeer>>,
+    headers: HeaderMap,
+    Json(req): Json<crate::QueryRequest>,
+) -> Res<keygate_audit::SqlResult> {
+    let c = resolve(&s, (conn, unix, headers))?;
+    Ok(Json(s.audit_query(&c, req).await?))
 }
 
 async fn audit_checkpoint_now(

@@ -31,7 +31,7 @@ mod repo;
 mod rotate;
 mod server;
 
-pub use audit_api::{AuditQuery, ExportPage, VerifyReport, VerifyRequest};
+pub use audit_api::{AuditQuery, ExportPage, QueryRequest, VerifyReport, VerifyRequest};
 pub use bootstrap::{AuthOptions, FirstStart, load_or_create_kek};
 pub use caller::Caller;
 pub use error::AuthError;

@@ -49,6 +49,17 @@ pub enum AuditCmd {
         #[arg(long)]
         ca_key: Option<std::path::PathBuf>,
     },
+    /// Run SQL over the log's views (read-only; SQLite dialect).
+    #[command(
+        after_help = "Examples:\n  kgctl audit query \"SELECT user, count(*) AS sessions FROM session_start GROUP BY user\"\n  kgctl audit query \"SELECT time, user, login, node FROM session_start WHERE login = 'root'\" --format json\n\nViews: all_events and one per event type (session_start, user_login, cert_create, auth_failed, …) with\nseq, time, unix_ms, event, code, user, login, node, session_id, remote_addr, success, error, actor, data.\nAny other field: json_extract(data, '$.field'). See docs/audit.md."
+    )]
+    Query {
+        /// The SQL.
+        sql: String,
+        /// Most rows returned.
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
+    },
     /// Write the whole log as a self-verifying bundle (JSON lines).
     #[command(
         after_help = "Example:\n  kgctl audit export --signed > bundle.jsonl\n  kgctl audit verify --bundle bundle.jsonl --ca-key audit-ca.pub"
@@ -163,6 +174,42 @@ pub async fn run(client: &ApiClient, cmd: &AuditCmd, format: Format) -> Result<(
             Ok(())
         }
         AuditCmd::Export { .. } => crate::audit_bundle::export(client).await,
+        AuditCmd::Query { sql, limit } => {
+            #[derive(Deserialize, serde::Serialize)]
+            struct SqlResult {
+                columns: Vec<String>,
+                rows: Vec<Vec<serde_json::Value>>,
+                truncated: bool,
+            }
+            let r: SqlResult = client
+                .post(
+                    "/v1/audit/query",
+                    &serde_json::json!({"sql": sql, "limit": limit}),
+                )
+                .await?;
+            if format != Format::Table {
+                return structured(&r, format).map_err(Failure::usage);
+            }
+            let rows: Vec<Vec<String>> = r
+                .rows
+                .iter()
+                .map(|row| {
+                    row.iter()
+                        .map(|v| match v {
+                            serde_json::Value::String(s) => s.clone(),
+                            serde_json::Value::Null => String::new(),
+                            other => other.to_string(),
+                        })
+                        .collect()
+                })
+                .collect();
+            let headers: Vec<&str> = r.columns.iter().map(String::as_str).collect();
+            out(&table(&headers, &rows));
+            if r.truncated {
+                out(&format!("(only the first {limit} rows; raise --limit)\n"));
+            }
+            Ok(())
+        }
         AuditCmd::Checkpoints { now } => crate::audit_bundle::checkpoints(client, *now).await,
         AuditCmd::Verify {
             bundle: Some(bundle),
