@@ -65,9 +65,19 @@ async fn unknown_and_known_user_rejections_take_the_same_time() {
         known.push(real.monotonic() - start);
         assert_eq!(msg, "invalid username or password");
     }
+    // Each round's two rejections run back to back, so the median of the
+    // per-round ratios cancels load that comes and goes (tests share the
+    // machine with other tests).
+    let mut ratios: Vec<f64> = unknown
+        .iter()
+        .zip(&known)
+        .skip(WARM_UP)
+        .map(|(u, k)| u.as_secs_f64() / k.as_secs_f64().max(1e-9))
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    let ratio = ratios[ratios.len() / 2];
     let unknown = median(unknown.split_off(WARM_UP));
     let known = median(known.split_off(WARM_UP));
-    let ratio = unknown.as_secs_f64() / known.as_secs_f64();
     eprintln!("median rejection: unknown user {unknown:?}, known user {known:?}, ratio {ratio:.2}");
     assert!(
         (0.6..=1.6).contains(&ratio),

@@ -190,7 +190,7 @@ fn quickstart_start_login_status() {
         "",
     );
     assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("intact"), "{}", text(&o));
+    assert!(text(&o).contains("Hash chain verified"), "{}", text(&o));
 
     // A second daemon on the same data dir is refused clearly.
     let second = Daemon::start(&data, &[]);
