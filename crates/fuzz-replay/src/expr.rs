@@ -86,3 +86,42 @@ pub fn types_expr(data: &[u8]) {
         }
     }
 }
+
+/// `Template::parse` (role value templates such as
+/// `{{regexp.replace(internal.teams, "^(.*)-eng$", "$1")}}`) on any text,
+/// then `expand` over fixed traits. Errors point inside the input; an
+/// accepted template expands the same way twice, never to an empty value.
+pub fn types_template(data: &[u8]) {
+    let Some(text) = input::text(data) else {
+        return;
+    };
+    let template = match keygate_types::Template::parse(text) {
+        Ok(t) => t,
+        Err(e) => {
+            check(
+                e.position <= text.len(),
+                "an error points inside the input",
+                &e,
+            );
+            return;
+        }
+    };
+    let traits = std::collections::BTreeMap::from([
+        (
+            "logins".to_owned(),
+            vec!["alice".to_owned(), "root".to_owned()],
+        ),
+        (
+            "teams".to_owned(),
+            vec!["db-eng".to_owned(), "web".to_owned()],
+        ),
+        ("email".to_owned(), vec!["alice@example.com".to_owned()]),
+    ]);
+    let once = template.expand(&traits);
+    check_eq(
+        &template.expand(&traits),
+        &once,
+        "expansion is deterministic",
+    );
+    check(once.iter().all(|v| !v.is_empty()), "no empty values", &once);
+}

@@ -30,7 +30,7 @@ pub use ca::{
     FUZZ_AAD, FUZZ_KEK, FUZZ_SIGNED_MESSAGE, ca_kek_open, ca_krl_decode, ca_ssh_cert,
     ca_ssh_fingerprint, ca_sshsig_verify, ca_x509_identity,
 };
-pub use expr::types_expr;
+pub use expr::{types_expr, types_template};
 pub use policy::{policy_label_selector, policy_value_matches};
 pub use types::{types_json, types_load, types_names};
 
@@ -44,6 +44,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("types_json", types_json),
     ("types_names", types_names),
     ("types_expr", types_expr),
+    ("types_template", types_template),
     ("audit_parse_stored", audit_parse_stored),
     ("audit_verify_chain", audit_verify_chain),
     ("audit_bundle", audit_bundle),

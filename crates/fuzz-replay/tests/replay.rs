@@ -78,6 +78,7 @@ replay_tests!(
     types_json,
     types_names,
     types_expr,
+    types_template,
     audit_parse_stored,
     audit_verify_chain,
     audit_bundle,
