@@ -12,6 +12,10 @@
 //! (direct, and through the proxy or its SSH relay against `ssh -J`),
 //! session latency and memory of the node agent against OpenSSH `sshd`,
 //! through the real binaries; the `ssh` binary prints that table.
+//! Also owns B5 (RBAC filtering, module `rbac`): `allowed_logins` plus one
+//! `authorize` per node and login over a generated fleet, as `kg ls` and
+//! `who-can` do, against one label comparison per node; the `b5` binary
+//! prints that table.
 //! Does not own: any production code path (it only calls public APIs), CI
 //! gating on goals (a missed goal is reported, never an error).
 #![forbid(unsafe_code)]
@@ -23,6 +27,7 @@ mod error;
 mod issue;
 mod measure;
 mod password;
+mod rbac;
 mod report;
 mod run;
 mod sshkeygen;
@@ -38,6 +43,11 @@ pub use error::BenchError;
 pub use issue::{IssueBench, IssueRates};
 pub use measure::{Rate, cpu_per_op, median, paired_ratio, per_sec};
 pub use password::{Argon2Cost, measure_argon2};
+pub use rbac::{
+    BASELINE_KEY, BASELINE_PASSES, BASELINE_VALUE, DecisionClass, Fleet, FleetNode, HeldRun,
+    Listing, MAX_FILTER, MAX_RATIO, Phases, RbacPlan, RbacReport, USER, baseline_filter, phases,
+    rbac_filter, roles_yaml, run_b5,
+};
 pub use report::{Goal, Report, Row};
 pub use run::{Plan, run_b4};
 pub use sshkeygen::SshKeygenBench;
