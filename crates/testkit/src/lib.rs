@@ -21,6 +21,7 @@ mod listing;
 mod net;
 mod os_user;
 mod process;
+pub mod rsyslog;
 mod ssh_client;
 mod sshd;
 
