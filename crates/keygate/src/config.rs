@@ -25,6 +25,19 @@ pub struct Config {
     /// Proxy settings.
     #[serde(default)]
     pub proxy: ProxySection,
+    /// Audit settings.
+    #[serde(default)]
+    pub audit: AuditSection,
+}
+
+/// `audit:` section.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSection {
+    /// Where events (and signed checkpoints) are sent, each exporter with
+    /// its own persisted cursor (see docs/audit.md).
+    #[serde(default)]
+    pub exporters: Vec<keygate_audit_export::ExporterConfig>,
 }
 
 fn v1() -> String {
@@ -68,6 +81,7 @@ impl Default for Config {
             data_dir: None,
             cluster_name: None,
             auth: AuthSection::default(),
+            audit: AuditSection::default(),
             proxy: ProxySection::default(),
         }
     }
@@ -129,6 +143,15 @@ proxy:
   tunnel_addr: 127.0.0.1:3024
   # Names clients use to reach the proxy (added to its certificate).
   public_names: [localhost]
+
+audit:
+  # Every event (and signed checkpoint) goes to each exporter, at least
+  # once, in order; each keeps its place in DATA_DIR/audit-export/.
+  exporters: []
+    # - {type: syslog, name: siem, addr: "siem.example.com:514"}
+    # - {type: syslog, name: siem-tls, addr: "siem.example.com:6514", tls: {ca_file: /etc/ssl/certs/ca-certificates.crt}}
+    # - {type: webhook, name: hook, url: "https://hooks.example.com/keygate", secret_file: /etc/keygate/hook.key}
+    # - {type: stdout, name: out}
 "#;
 
 #[cfg(test)]
@@ -140,6 +163,20 @@ mod tests {
     fn sample_parses() {
         let c: Config = serde_saphyr::from_str(SAMPLE).unwrap();
         assert_eq!(c.auth.listen_addr.unwrap().port(), 3025);
+    }
+
+    #[test]
+    fn exporters_parse_and_bad_ones_are_named() {
+        let c: Config = serde_saphyr::from_str(
+            "audit:\n  exporters:\n    - {type: syslog, name: siem, addr: '127.0.0.1:514'}\n    - {type: stdout, name: out}\n",
+        )
+        .unwrap();
+        assert_eq!(c.audit.exporters.len(), 2);
+        let e = serde_saphyr::from_str::<Config>(
+            "audit:\n  exporters:\n    - {type: carrier-pigeon, name: p}\n",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("carrier-pigeon"), "{e}");
     }
 
     #[test]

@@ -343,6 +343,17 @@ pub async fn start(opts: StartOptions) -> Result<Running, StartError> {
             tracing::error!("proxy: {e}");
         }
     });
+    if !cfg.audit.exporters.is_empty() {
+        let runner = keygate_audit_export::ExportRunner::new(
+            audit.clone(),
+            data_dir.join("audit-export"),
+            cfg.audit.exporters.clone(),
+            opts.clock.clone(),
+        )
+        .map_err(|e| StartError::State(format!("audit exporters: {e}")))?;
+        let s = shutdown.clone();
+        tasks.spawn(async move { runner.run(s).await });
+    }
     let s = shutdown.clone();
     let sweeper = auth.clone();
     tasks.spawn(async move {

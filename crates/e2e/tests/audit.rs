@@ -4,11 +4,12 @@
     clippy::indexing_slicing,
     clippy::panic
 )]
-//! Signed audit checkpoints end to end: a signed export verifies offline
+//! The audit log end to end. Signed checkpoints: a signed export verifies offline
 //! with only the audit CA key and names tampering, truncation and forged
 //! signatures; a log cut short and continued on the host is caught by the
 //! stored checkpoints, and — even after the host's checkpoint table is
-//! wiped too — by checkpoints kept elsewhere.
+//! wiped too — by checkpoints kept elsewhere. `kgctl audit query` reads
+//! the views and cannot write. `keygate start` exports to a real rsyslog.
 
 use std::process::Command;
 
@@ -175,4 +176,40 @@ fn audit_query_reads_views_and_cannot_write() {
     assert!(text(&o).contains("refused"), "{}", text(&o));
     let o = c.kgctl_ok(&["audit", "verify"]).unwrap();
     assert!(text(&o).contains("Hash chain verified"), "{}", text(&o));
+}
+
+#[test]
+fn keygate_start_exports_the_audit_log_to_real_rsyslog() {
+    let syslog = keygate_testkit::rsyslog::Rsyslog::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("keygate.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "audit:\n  exporters:\n    - {{type: syslog, name: siem, addr: '{}'}}\n",
+            syslog.addr()
+        ),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let daemon =
+        keygate_e2e::Daemon::start(&data, &["--config", config.to_str().unwrap()]).unwrap();
+    // Start-up already writes events (CA creation, the admin); the first
+    // one, seq 1, must arrive with its structured data.
+    let lines = syslog
+        .wait_for_lines(1, std::time::Duration::from_secs(15))
+        .unwrap();
+    assert!(
+        lines.iter().any(|l| l.contains("seq=\"1\"")),
+        "rsyslog received: {lines:?}"
+    );
+    // The cursor is persisted beside the data.
+    let cursor = data.join("audit-export").join("siem.cursor");
+    let ok = keygate_e2e::wait_until(
+        std::time::Duration::from_secs(10),
+        std::time::Duration::from_millis(100),
+        || cursor.exists().then_some(()),
+    );
+    assert!(ok.is_some(), "no cursor file at {}", cursor.display());
+    drop(daemon);
 }
