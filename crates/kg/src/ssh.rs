@@ -367,6 +367,13 @@ pub async fn proxy_ssh(target: &str, proxy: Option<String>) -> Result<(), Failur
                 break;
             }
         }
+        drop(stdout);
+        // The far side is done: point stdout at /dev/null so ssh reads what
+        // was written, then EOF at once (it would otherwise wait for this
+        // process to exit to learn the connection is gone).
+        if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
+            let _ = nix::unistd::dup2_stdout(&null);
+        }
         let _ = written_tx.send(result);
     });
     let up = async {
