@@ -231,6 +231,20 @@ impl AuthServer {
             })
     }
 
+    /// `GET /v1/audit/exporters`: each exporter's cursor, lag and last error.
+    pub async fn audit_exporters(
+        &self,
+        caller: &Caller,
+    ) -> Result<Vec<serde_json::Value>, AuthError> {
+        self.authorize_admin(caller, "event", "read").await?;
+        Ok(self
+            .opts()
+            .exporters
+            .as_ref()
+            .map(|source| (source.0)())
+            .unwrap_or_default())
+    }
+
     /// `GET /v1/audit/checkpoints`.
     pub async fn audit_checkpoints(
         &self,

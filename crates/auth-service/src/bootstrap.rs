@@ -46,6 +46,21 @@ pub struct AuthOptions {
     pub proxy_addr: Option<String>,
     /// Where nodes dial their reverse tunnel.
     pub tunnel_addr: Option<String>,
+    /// Status of the audit exporters running beside auth
+    /// (`kgctl audit exporters`).
+    pub exporters: Option<ExporterStatusSource>,
+}
+
+/// Reads the audit exporters' status (as JSON objects) when asked.
+#[derive(Clone)]
+pub struct ExporterStatusSource(
+    pub std::sync::Arc<dyn Fn() -> Vec<serde_json::Value> + Send + Sync>,
+);
+
+impl std::fmt::Debug for ExporterStatusSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ExporterStatusSource")
+    }
 }
 
 impl AuthOptions {
@@ -59,6 +74,7 @@ impl AuthOptions {
             max_user_cert_ttl: Duration::from_secs(30 * 3600),
             proxy_addr: None,
             tunnel_addr: None,
+            exporters: None,
         }
     }
 }

@@ -74,6 +74,7 @@ fn routes() -> Router<AuthServer> {
         .route("/v1/audit/verify", post(audit_verify))
         .route("/v1/audit/export", get(audit_export))
         .route("/v1/audit/query", post(audit_query))
+        .route("/v1/audit/exporters", get(audit_exporters))
         .route(
             "/v1/audit/checkpoints",
             get(audit_checkpoints).post(audit_checkpoint_now),
@@ -548,6 +549,16 @@ async fn audit_export(
         s.audit_export(&c, q.from.unwrap_or(1), q.limit.unwrap_or(1000))
             .await?,
     ))
+}
+
+async fn audit_exporters(
+    State(s): State<AuthServer>,
+    conn: Option<Extension<ConnInfo>>,
+    unix: Option<Extension<UnixPeer>>,
+    headers: HeaderMap,
+) -> Res<Vec<serde_json::Value>> {
+    let c = resolve(&s, (conn, unix, headers))?;
+    Ok(Json(s.audit_exporters(&c).await?))
 }
 
 async fn audit_query(

@@ -32,7 +32,7 @@ mod rotate;
 mod server;
 
 pub use audit_api::{AuditQuery, ExportPage, QueryRequest, VerifyReport, VerifyRequest};
-pub use bootstrap::{AuthOptions, FirstStart, load_or_create_kek};
+pub use bootstrap::{AuthOptions, ExporterStatusSource, FirstStart, load_or_create_kek};
 pub use caller::Caller;
 pub use error::AuthError;
 pub use http::{admin_router, internal_router};

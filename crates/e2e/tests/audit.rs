@@ -211,5 +211,26 @@ fn keygate_start_exports_the_audit_log_to_real_rsyslog() {
         || cursor.exists().then_some(()),
     );
     assert!(ok.is_some(), "no cursor file at {}", cursor.display());
+    // kgctl reports the exporter and, once it caught up, no lag.
+    let caught_up = keygate_e2e::wait_until(
+        std::time::Duration::from_secs(10),
+        std::time::Duration::from_millis(100),
+        || {
+            let o = run(
+                Command::new(keygate_e2e::bin("kgctl"))
+                    .arg("--data-dir")
+                    .arg(&data)
+                    .args(["audit", "exporters", "--format", "json"]),
+                "",
+            );
+            let v: serde_json::Value = serde_json::from_slice(&o.stdout).ok()?;
+            let e = v.as_array()?.first()?.clone();
+            (e["name"] == "siem" && e["kind"] == "syslog" && e["lag_events"] == 0).then_some(e)
+        },
+    );
+    assert!(
+        caught_up.is_some(),
+        "kgctl audit exporters never showed siem caught up"
+    );
     drop(daemon);
 }

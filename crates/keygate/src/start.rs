@@ -197,6 +197,28 @@ pub async fn start(opts: StartOptions) -> Result<Running, StartError> {
     );
     auth_opts.admin_password = opts.admin_password.clone();
     auth_opts.argon2 = opts.argon2;
+    let exporters = if cfg.audit.exporters.is_empty() {
+        None
+    } else {
+        let runner = keygate_audit_export::ExportRunner::new(
+            audit.clone(),
+            data_dir.join("audit-export"),
+            cfg.audit.exporters.clone(),
+            opts.clock.clone(),
+        )
+        .map_err(|e| StartError::State(format!("audit exporters: {e}")))?;
+        let handle = runner.status_handle();
+        auth_opts.exporters = Some(keygate_auth_service::ExporterStatusSource(
+            std::sync::Arc::new(move || {
+                handle
+                    .status()
+                    .iter()
+                    .filter_map(|s| serde_json::to_value(s).ok())
+                    .collect()
+            }),
+        ));
+        Some(runner)
+    };
     let auth_listener = bind(
         cfg.auth
             .listen_addr
@@ -343,14 +365,7 @@ pub async fn start(opts: StartOptions) -> Result<Running, StartError> {
             tracing::error!("proxy: {e}");
         }
     });
-    if !cfg.audit.exporters.is_empty() {
-        let runner = keygate_audit_export::ExportRunner::new(
-            audit.clone(),
-            data_dir.join("audit-export"),
-            cfg.audit.exporters.clone(),
-            opts.clock.clone(),
-        )
-        .map_err(|e| StartError::State(format!("audit exporters: {e}")))?;
+    if let Some(runner) = exporters {
         let s = shutdown.clone();
         tasks.spawn(async move { runner.run(s).await });
     }

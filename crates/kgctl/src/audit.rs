@@ -60,6 +60,9 @@ pub enum AuditCmd {
         #[arg(long, default_value_t = 1000)]
         limit: usize,
     },
+    /// Show each audit exporter's cursor, lag and last error.
+    #[command(after_help = "Example:\n  kgctl audit exporters --format json")]
+    Exporters,
     /// Write the whole log as a self-verifying bundle (JSON lines).
     #[command(
         after_help = "Example:\n  kgctl audit export --signed > bundle.jsonl\n  kgctl audit verify --bundle bundle.jsonl --ca-key audit-ca.pub"
@@ -174,6 +177,47 @@ pub async fn run(client: &ApiClient, cmd: &AuditCmd, format: Format) -> Result<(
             Ok(())
         }
         AuditCmd::Export { .. } => crate::audit_bundle::export(client).await,
+        AuditCmd::Exporters => {
+            let list: Vec<serde_json::Value> = client.get("/v1/audit/exporters").await?;
+            if format != Format::Table {
+                return structured(&list, format).map_err(Failure::usage);
+            }
+            let f = |v: &serde_json::Value, k: &str| match v.get(k) {
+                Some(serde_json::Value::String(s)) => s.clone(),
+                Some(serde_json::Value::Null) | None => String::new(),
+                Some(other) => other.to_string(),
+            };
+            let rows: Vec<Vec<String>> = list
+                .iter()
+                .map(|e| {
+                    [
+                        "name",
+                        "kind",
+                        "cursor",
+                        "head",
+                        "lag_events",
+                        "last_success",
+                        "last_error",
+                    ]
+                    .iter()
+                    .map(|k| f(e, k))
+                    .collect()
+                })
+                .collect();
+            out(&table(
+                &[
+                    "NAME",
+                    "KIND",
+                    "CURSOR",
+                    "HEAD",
+                    "LAG",
+                    "LAST SUCCESS",
+                    "LAST ERROR",
+                ],
+                &rows,
+            ));
+            Ok(())
+        }
         AuditCmd::Query { sql, limit } => {
             #[derive(Deserialize, serde::Serialize)]
             struct SqlResult {
