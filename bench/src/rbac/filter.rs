@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use keygate_clock::SharedClock;
-use keygate_policy::{AccessContext, Action, Identity, Target, allowed_logins, authorize};
+use keygate_policy::{
+    AccessContext, Action, Identity, NodeFilter, Target, allowed_logins, authorize,
+};
 use time::OffsetDateTime;
 
 use super::fleet::{Fleet, FleetNode};
@@ -42,6 +44,26 @@ pub fn rbac_filter<'a>(fleet: &'a Fleet, id: &Identity, now: OffsetDateTime) -> 
         }
     }
     out
+}
+
+/// What `list_nodes` and `Snapshot::grants` do now: one
+/// [`NodeFilter`] for the listing (logins, templates, selectors and locks
+/// compiled once), then its logins for each node. Same answers as
+/// [`rbac_filter`].
+pub fn node_filter_pass<'a>(fleet: &'a Fleet, id: &Identity, now: OffsetDateTime) -> Listing<'a> {
+    let ctx = AccessContext {
+        locks: &fleet.locks,
+        ..AccessContext::default()
+    };
+    let filter = NodeFilter::new(id, &ctx, now);
+    fleet
+        .nodes
+        .iter()
+        .filter_map(|node| {
+            let logins = filter.logins(&node.name, &node.id, &node.labels);
+            (!logins.is_empty()).then_some((node, logins))
+        })
+        .collect()
 }
 
 /// The label the baseline compares.

@@ -12,8 +12,8 @@ use std::time::Duration;
 use keygate_clock::{SharedClock, SystemClock};
 
 pub use filter::{
-    BASELINE_KEY, BASELINE_VALUE, DecisionClass, Listing, Phases, baseline_filter, phases,
-    rbac_filter,
+    BASELINE_KEY, BASELINE_VALUE, DecisionClass, Listing, Phases, baseline_filter,
+    node_filter_pass, phases, rbac_filter,
 };
 pub use fleet::{Fleet, FleetNode, USER, roles_yaml};
 pub use report::{MAX_FILTER, MAX_RATIO, RbacReport};
@@ -78,8 +78,12 @@ pub struct HeldRun {
     /// Baseline per round: the median of [`BASELINE_PASSES`] passes timed
     /// just before the filter pass.
     pub baseline: Vec<Duration>,
-    /// Filter pass per round.
+    /// Filter pass per round: `allowed_logins` + `authorize` per login,
+    /// as the callers did before `NodeFilter`.
     pub filter: Vec<Duration>,
+    /// [`node_filter_pass`] per round, timed right after the baseline:
+    /// what `list_nodes` and who-can/what-can do now.
+    pub node_filter: Vec<Duration>,
     /// Nodes the filter keeps.
     pub listed: usize,
     /// Node × login pairs it grants.
@@ -134,10 +138,16 @@ pub fn run_b5(plan: &RbacPlan, progress: &mut dyn FnMut(&str)) -> Result<RbacRep
         .zip(&plan.held)
         .map(|(id, held)| {
             let listing = rbac_filter(&fleet, id, now);
-            HeldRun {
+            if node_filter_pass(&fleet, id, now) != listing {
+                return Err(BenchError::Operation(format!(
+                    "NodeFilter and authorize disagree for the identity with {held} roles: a bug in keygate-policy's NodeFilter"
+                )));
+            }
+            Ok(HeldRun {
                 held: *held,
                 baseline: Vec::with_capacity(plan.rounds),
                 filter: Vec::with_capacity(plan.rounds),
+                node_filter: Vec::with_capacity(plan.rounds),
                 listed: listing.len(),
                 granted: listing.iter().map(|(_, l)| l.len()).sum(),
                 phases: Phases {
@@ -145,16 +155,18 @@ pub fn run_b5(plan: &RbacPlan, progress: &mut dyn FnMut(&str)) -> Result<RbacRep
                     logins_per_node: 0,
                     decisions: Vec::new(),
                 },
-            }
+            })
         })
-        .collect();
+        .collect::<Result<_, BenchError>>()?;
 
     for round in 0..plan.rounds.max(1) {
         progress(&format!("round {} of {}", round + 1, plan.rounds.max(1)));
         for (run, id) in runs.iter_mut().zip(&identities) {
             let (base, kept) = baseline_round(&clock, &fleet);
+            let (fast, fast_listing) = timed(&clock, || node_filter_pass(&fleet, id, now));
             let (took, listing) = timed(&clock, || rbac_filter(&fleet, id, now));
-            if kept != prod_nodes || listing.len() != run.listed {
+            if kept != prod_nodes || listing.len() != run.listed || fast_listing.len() != run.listed
+            {
                 return Err(BenchError::Operation(format!(
                     "a filter pass kept {} nodes and the baseline {kept}, where the first pass kept {} and {prod_nodes}: the decision is not deterministic",
                     listing.len(),
@@ -163,6 +175,7 @@ pub fn run_b5(plan: &RbacPlan, progress: &mut dyn FnMut(&str)) -> Result<RbacRep
             }
             run.baseline.push(base);
             run.filter.push(took);
+            run.node_filter.push(fast);
         }
     }
 

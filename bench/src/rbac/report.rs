@@ -57,6 +57,16 @@ impl HeldRun {
     pub fn time_met(&self) -> bool {
         self.filter_median() <= MAX_FILTER
     }
+
+    /// Median `NodeFilter` pass.
+    pub fn node_filter_median(&self) -> Duration {
+        Duration::from_secs_f64(median(&secs(&self.node_filter)))
+    }
+
+    /// Median over rounds of `NodeFilter` / baseline.
+    pub fn node_filter_ratio(&self) -> f64 {
+        paired_ratio(&secs(&self.node_filter), &secs(&self.baseline))
+    }
 }
 
 impl RbacReport {
@@ -97,8 +107,28 @@ impl RbacReport {
                 verdict(run.time_met()),
             );
         }
+        out.push_str("\nWhat `list_nodes` and who-can/what-can do now: one `NodeFilter` per listing, then `NodeFilter::logins` per node (same nodes and logins as above, checked every run), timed in the same rounds right after the baseline:\n\n");
+        out.push_str("| identity | nodes listed | node × login granted | `NodeFilter` ms | baseline µs | ratio (paired median) | goal ≤ 10× | goal ≤ 2 ms |\n");
+        out.push_str("|---|---:|---:|---:|---:|---:|---|---|\n");
+        for run in &self.runs {
+            let ratio = run.node_filter_ratio();
+            let _ = writeln!(
+                out,
+                "| {} roles | {} | {} | {} ({}–{}) | {} | {} | {} | {} |",
+                run.held,
+                run.listed,
+                run.granted,
+                ms(run.node_filter_median()),
+                ms(min(&run.node_filter)),
+                ms(max(&run.node_filter)),
+                us(run.baseline_median()),
+                ratio_text(ratio),
+                verdict(ratio <= MAX_RATIO),
+                verdict(run.node_filter_median() <= MAX_FILTER),
+            );
+        }
         out.push_str(
-            "\nWhere one filter pass spends its time (each part re-run once on its own):\n\n",
+            "\nWhere one `authorize`-per-login pass spends its time (each part re-run once on its own):\n\n",
         );
         out.push_str("| identity | part | calls | total ms | µs per call |\n");
         out.push_str("|---|---|---:|---:|---:|\n");
@@ -203,6 +233,10 @@ mod tests {
                 .iter()
                 .map(|u| Duration::from_micros(*u))
                 .collect(),
+            node_filter: filter_us
+                .iter()
+                .map(|u| Duration::from_micros(*u / 10))
+                .collect(),
             listed: 3,
             granted: 4,
             phases: Phases {
@@ -250,6 +284,14 @@ mod tests {
         );
         assert!(
             t.contains("| 50.0 (50.0–50.0) | 100 | 500× | **missed** | **missed** |"),
+            "{t}"
+        );
+        assert!(
+            t.contains("| 5 roles | 3 | 4 | 0.10 (0.09–0.10) | 105 | 0.9× | met | met |"),
+            "{t}"
+        );
+        assert!(
+            t.contains("| 5.00 (5.00–5.00) | 100 | 50.0× | **missed** | **missed** |"),
             "{t}"
         );
         assert!(

@@ -14,8 +14,7 @@ use keygate_api::{
     ExplainRequest, ExplainResponse, ExplainStep, FailedLabel, WhatCanEntry, WhoCanEntry,
 };
 use keygate_policy::{
-    AccessContext, Action, Check, Identity, LabelCheck, Step, Target, allowed_logins, authorize,
-    explain,
+    AccessContext, Action, Check, Identity, LabelCheck, NodeFilter, Step, Target, explain,
 };
 use keygate_types::{AnyResource, Kind, Labels, Lock, Node, Role, User};
 use time::OffsetDateTime;
@@ -107,21 +106,25 @@ impl Snapshot {
             })
     }
 
-    /// The logins `id` may use on `node`, each with the granting role and
-    /// rule. Candidates are the logins a certificate would carry, so the
-    /// answer matches what the node accepts.
-    fn grants(&self, id: &Identity, node: &NodeView) -> Vec<(String, String, String)> {
+    /// The node-login decision for `id` against this snapshot's locks,
+    /// compiled once for every node it is asked about.
+    fn filter<'a>(&self, id: &'a Identity) -> NodeFilter<'a> {
         let ctx = AccessContext {
             locks: &self.locks,
             ..AccessContext::default()
         };
-        allowed_logins(id)
+        NodeFilter::new(id, &ctx, self.now)
+    }
+
+    /// The logins `filter`'s identity may use on `node`, each with the
+    /// granting role and rule (what `authorize` would permit). Candidates
+    /// are the logins a certificate would carry, so the answer matches what
+    /// the node accepts.
+    fn grants(filter: &NodeFilter<'_>, node: &NodeView) -> Vec<(String, String, String)> {
+        filter
+            .grants(&node.name, &node.id, &node.labels)
             .into_iter()
-            .filter_map(|login| {
-                authorize(id, node.target(), Action::Login(&login), &ctx, self.now)
-                    .ok()
-                    .map(|p| (login, p.role().to_owned(), p.rule().to_owned()))
-            })
+            .map(|(login, p)| (login, p.role().to_owned(), p.rule().to_owned()))
             .collect()
     }
 }
@@ -222,7 +225,7 @@ impl AuthServer {
         let mut out = Vec::new();
         for user in &snap.users {
             let id = snap.identity(user);
-            for (l, role, rule) in snap.grants(&id, node) {
+            for (l, role, rule) in Snapshot::grants(&snap.filter(&id), node) {
                 if login.is_some_and(|want| want != l) {
                     continue;
                 }
@@ -255,11 +258,12 @@ impl AuthServer {
         self.authorize_admin(caller, ACCESS_KIND, "read").await?;
         let snap = self.access_snapshot().await?;
         let id = snap.identity(snap.user(user)?);
+        let filter = snap.filter(&id);
         Ok(snap
             .nodes
             .iter()
             .filter_map(|n| {
-                let logins: Vec<String> = snap.grants(&id, n).into_iter().map(|g| g.0).collect();
+                let logins: Vec<String> = filter.logins(&n.name, &n.id, &n.labels);
                 (!logins.is_empty()).then(|| WhatCanEntry {
                     node: n.name.clone(),
                     id: n.id.clone(),

@@ -11,7 +11,7 @@ use keygate_api::{
 };
 use keygate_audit_model::EventType;
 use keygate_ca::{HostCertRequest, ServiceKey, SystemRole, X509ServiceRequest, random_serial};
-use keygate_policy::{AccessContext, Action, Target, allowed_logins, authorize};
+use keygate_policy::{AccessContext, NodeFilter};
 use keygate_store::{Compare, Op, WatchEvent};
 use keygate_types::{AnyResource, Kind, Labels, Node, NodeSpec, Resource, Token, TokenSpec};
 use rand::RngCore;
@@ -431,6 +431,14 @@ impl AuthServer {
         };
         let locks = self.repo().locks().await?;
         let now = self.clock().now();
+        let ctx = AccessContext {
+            locks: &locks,
+            ..AccessContext::default()
+        };
+        // Compiled once for the listing: the same answers as `authorize`
+        // per (node, login), without redoing per node what depends only on
+        // the identity, nor phrasing refusals nobody reads.
+        let filter = identity.as_ref().map(|id| NodeFilter::new(id, &ctx, now));
         let mut out = Vec::new();
         for r in self.repo().list_resources(Kind::Node).await? {
             if !keep.matches(&r.to_json().map_err(AuthError::internal)?) {
@@ -439,22 +447,8 @@ impl AuthServer {
             let AnyResource::Node(n) = r else { continue };
             let mut labels = n.spec.self_labels.clone();
             labels.extend(n.metadata.labels.clone());
-            let logins = match &identity {
-                Some(id) => allowed_logins(id)
-                    .into_iter()
-                    .filter(|l| {
-                        let target = Target::Node {
-                            name: &n.metadata.name,
-                            id: &n.spec.id,
-                            labels: &labels,
-                        };
-                        let ctx = AccessContext {
-                            locks: &locks,
-                            ..AccessContext::default()
-                        };
-                        authorize(id, target, Action::Login(l), &ctx, now).is_ok()
-                    })
-                    .collect(),
+            let logins = match &filter {
+                Some(f) => f.logins(&n.metadata.name, &n.spec.id, &labels),
                 None => vec![],
             };
             if identity.is_some() && logins.is_empty() {

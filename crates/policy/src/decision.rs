@@ -143,6 +143,11 @@ pub struct Permit {
 }
 
 impl Permit {
+    /// A permit granted by `role` under `rule` (only this crate decides).
+    pub(crate) fn new(role: String, rule: String) -> Self {
+        Self { role, rule }
+    }
+
     /// The granting role (or roles, joined by `, `).
     pub fn role(&self) -> &str {
         &self.role

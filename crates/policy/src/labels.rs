@@ -1,6 +1,6 @@
 use std::collections::BTreeMap;
 
-use keygate_types::{LabelSelector, Labels};
+use keygate_types::{LabelSelector, LabelValues, Labels, Template};
 
 use crate::regexes::compiled;
 use crate::traits::expand_template;
@@ -42,7 +42,7 @@ pub(crate) fn any_matches(
 }
 
 /// Glob with `*` only, iterative (no backtracking blow-up).
-fn glob_matches(pattern: &str, value: &str) -> bool {
+pub(crate) fn glob_matches(pattern: &str, value: &str) -> bool {
     let parts: Vec<&str> = pattern.split('*').collect();
     let mut rest = value;
     let last = parts.len().saturating_sub(1);
@@ -78,16 +78,53 @@ pub fn label_selector_matches(
         return false;
     }
     selector.iter().all(|(key, values)| {
-        let patterns: Vec<String> = values
-            .iter()
-            .flat_map(|v| expand_template(v, traits))
-            .collect();
         if key == "*" {
-            return patterns.iter().any(|p| p == "*");
+            return any_value(values, traits, |p| p == "*");
         }
         match labels.get(key) {
-            Some(actual) => patterns.iter().any(|p| value_matches(p, actual)),
+            Some(actual) => any_value(values, traits, |p| value_matches(p, actual)),
             None => false,
+        }
+    })
+}
+
+/// The values of a selector key, without collecting them (`LabelValues::iter`
+/// allocates, and this runs for every key of every decision).
+pub(crate) fn selector_values(values: &LabelValues) -> &[String] {
+    match values {
+        LabelValues::One(s) => std::slice::from_ref(s),
+        LabelValues::Many(v) => v,
+    }
+}
+
+/// Does `test` hold for any value, templates expanded? Plain values (the
+/// common case) are tested in place; only templates allocate.
+pub(crate) fn any_value(
+    values: &LabelValues,
+    traits: &BTreeMap<String, Vec<String>>,
+    mut test: impl FnMut(&str) -> bool,
+) -> bool {
+    selector_values(values).iter().any(|v| {
+        if Template::is_template(v) {
+            expand_template(v, traits).iter().any(|p| test(p))
+        } else {
+            test(v)
+        }
+    })
+}
+
+/// Does any of `values` (templates expanded) equal `wanted`? The login
+/// check of a role side, without building the expanded set.
+pub(crate) fn contains_expanded(
+    values: &[String],
+    traits: &BTreeMap<String, Vec<String>>,
+    wanted: &str,
+) -> bool {
+    values.iter().any(|v| {
+        if Template::is_template(v) {
+            expand_template(v, traits).iter().any(|p| p == wanted)
+        } else {
+            v == wanted
         }
     })
 }

@@ -10,7 +10,8 @@
 //! `email.local` and `regexp.replace`); expressions (`node_labels_expression`
 //! and `where`, parsed once and cached); combining role options (strictest
 //! wins) and computing the logins a certificate may carry; [`explain`], the
-//! same decision with the trace of every check behind it.
+//! same decision with the trace of every check behind it; [`NodeFilter`],
+//! the node-login decision compiled once per listing.
 //! Does not own: loading roles or locks (callers pass immutable snapshots),
 //! logging or auditing the decision (callers do, with the Denial's text).
 #![forbid(unsafe_code)]
@@ -22,8 +23,10 @@ mod explain;
 mod explain_fmt;
 mod expression;
 mod kube;
+mod label_memo;
 mod labels;
 mod node;
+mod node_filter;
 mod options;
 mod regexes;
 mod requests;
@@ -40,6 +43,7 @@ pub use explain::{
 };
 pub use kube::KubeResource;
 pub use labels::{label_selector_matches, value_matches};
+pub use node_filter::NodeFilter;
 pub use options::{EffectiveOptions, combine_options};
 pub use requests::RequestFacts;
 pub use session::{

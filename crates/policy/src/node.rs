@@ -6,7 +6,7 @@ use keygate_types::{Labels, RoleConditions};
 
 use crate::decision::{Hit, Identity};
 use crate::expression::{evaluate, holds};
-use crate::labels::label_selector_matches;
+use crate::labels::{contains_expanded, label_selector_matches};
 use crate::traits::expand_template;
 
 pub(crate) fn expanded_logins(id: &Identity, c: &RoleConditions) -> BTreeSet<String> {
@@ -25,8 +25,9 @@ pub(crate) fn deny(
     labels: &Labels,
     login: &str,
 ) -> Option<Hit> {
-    let logins = expanded_logins(id, c);
-    if logins.contains(login) || logins.contains("*") {
+    if contains_expanded(&c.logins, &id.traits, login)
+        || contains_expanded(&c.logins, &id.traits, "*")
+    {
         return Some(Hit::new("deny.logins", format!("login {login:?}")));
     }
     if label_selector_matches(&c.node_labels, labels, &id.traits) {
@@ -53,10 +54,10 @@ pub(crate) fn allows(
     labels: &Labels,
     login: &str,
 ) -> Option<String> {
-    let logins = expanded_logins(id, c);
     // `*` and names no OS account can have are never a login, whatever a
     // role lists (certificates never carry them either).
-    let login_ok = logins.contains(login) && login.parse::<keygate_types::Login>().is_ok();
+    let login_ok = contains_expanded(&c.logins, &id.traits, login)
+        && login.parse::<keygate_types::Login>().is_ok();
     (login_ok && allow_node_matches(id, c, labels)).then(|| allow_node_rule(c).to_owned())
 }
 
