@@ -297,13 +297,16 @@ mod tests {
     fn malformed_or_foreign_hashes_never_verify() {
         let pw = Password::from("correct horse battery staple");
         let good = hash_password_with(&pw, CHEAP).unwrap();
+        // A cut hash may still parse (base64 of a shorter output) with our
+        // parameters, so only whether it verifies is certain.
+        let cut = &good[..good.len() - 4];
+        assert!(!verify_password(cut, &pw), "{cut:?} verified");
         for bad in [
             "",
             "plaintext",
             "$argon2id$",
             "$argon2id$v=19$m=64,t=1,p=1$",
             &good.replace("argon2id", "argon2i"),
-            &good[..good.len() - 4],
             // Absurd memory cost: refused without hashing.
             &good.replace("m=64", "m=4000000"),
         ] {
