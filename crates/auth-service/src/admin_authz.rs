@@ -121,9 +121,11 @@ impl AuthServer {
         kind: &str,
         verb: &str,
     ) -> Result<Permit, AuthError> {
-        let permit = self.authorize_admin_kind(caller, kind, verb).await?;
+        let (identity, locks) = self.admin_identity(caller).await?;
+        let permit = self
+            .decide(caller, &identity, &locks, Target::Kind(kind), kind, verb)
+            .await?;
         if permit.rule() == CONDITIONAL {
-            let (identity, _) = self.admin_identity(caller).await?;
             let reason = format!(
                 "your roles allow {verb} on {kind} only for items matching a where condition (role {}); this operation needs it for all",
                 permit.role()
@@ -183,8 +185,9 @@ impl AuthServer {
         kind: &str,
         verb: &str,
     ) -> Result<AdminFilter, AuthError> {
-        self.authorize_admin_kind(caller, kind, verb).await?;
-        let (identity, _) = self.admin_identity(caller).await?;
+        let (identity, locks) = self.admin_identity(caller).await?;
+        self.decide(caller, &identity, &locks, Target::Kind(kind), kind, verb)
+            .await?;
         Ok(AdminFilter {
             identity,
             kind: kind.to_owned(),

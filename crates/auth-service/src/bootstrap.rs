@@ -228,6 +228,7 @@ impl AuthServer {
             last_compaction: std::sync::atomic::AtomicU64::new(0),
             checkpoint_seq: std::sync::atomic::AtomicU64::new(0),
             checkpoint_at: std::sync::atomic::AtomicU64::new(0),
+            checkpoint_events: std::sync::atomic::AtomicU64::new(0),
             verified: Default::default(),
             hash_permits: tokio::sync::Semaphore::new(MAX_CONCURRENT_HASHES),
             opts,

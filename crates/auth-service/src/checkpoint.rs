@@ -51,6 +51,8 @@ impl AuthServer {
             .await
             .map_err(|e| AuthError::Audit(e.to_string()))?;
         self.inner_checkpoint_seq().store(seq, Ordering::Relaxed);
+        self.inner_checkpoint_events()
+            .store(self.audit_log().stats().events, Ordering::Relaxed);
         self.inner_checkpoint_at()
             .store(self.clock().monotonic().as_secs().max(1), Ordering::Relaxed);
         Ok(Some(signed))
@@ -58,14 +60,14 @@ impl AuthServer {
 
     /// Called by `sweep`: a checkpoint when enough events or time passed.
     pub(crate) async fn maybe_checkpoint(&self) -> Result<(), AuthError> {
+        // Both counts are this process's writes (the log's head may be
+        // higher, from earlier runs: that does not change what is new).
         let written = self.audit_log().stats().events;
-        let last_seq = self.inner_checkpoint_seq().load(Ordering::Relaxed);
+        let at_last = self.inner_checkpoint_events().load(Ordering::Relaxed);
         let last_at = self.inner_checkpoint_at().load(Ordering::Relaxed);
         let now = self.clock().monotonic().as_secs();
         let due_by_time = last_at == 0 || now.saturating_sub(last_at) >= CHECKPOINT_EVERY.as_secs();
-        // `written` counts this process's events; the head may be higher
-        // (earlier runs), which only makes a checkpoint come sooner.
-        let due_by_count = written.saturating_sub(last_seq.min(written)) >= CHECKPOINT_EVERY_EVENTS;
+        let due_by_count = written.saturating_sub(at_last) >= CHECKPOINT_EVERY_EVENTS;
         if due_by_time || due_by_count {
             self.checkpoint_now().await?;
         }

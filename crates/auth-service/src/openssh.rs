@@ -342,6 +342,8 @@ impl AuthServer {
                 crate::nodes::MAX_EVENTS_PER_CALL
             )));
         }
+        // One node lookup per distinct node in the batch, not per event.
+        let mut nodes: std::collections::HashMap<String, Node> = std::collections::HashMap::new();
         let mut n = 0;
         for mut ev in events {
             if !crate::nodes::NODE_EVENTS.contains(&ev.event.as_str()) {
@@ -351,7 +353,14 @@ impl AuthServer {
                 )));
             }
             let node_name = ev.node.clone().unwrap_or_default();
-            let node = self.agentless_node(&node_name).await?;
+            let node = match nodes.get(&node_name) {
+                Some(n) => n.clone(),
+                None => {
+                    let found = self.agentless_node(&node_name).await?;
+                    nodes.insert(node_name, found.clone());
+                    found
+                }
+            };
             ev.node = Some(node.metadata.name.clone());
             ev.cluster = Some(self.cluster().to_owned());
             ev.fields

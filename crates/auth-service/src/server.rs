@@ -84,6 +84,8 @@ pub(crate) struct Inner {
     pub checkpoint_seq: std::sync::atomic::AtomicU64,
     /// Monotonic second of the last signed audit checkpoint (0: none yet).
     pub checkpoint_at: std::sync::atomic::AtomicU64,
+    /// Events this process had written at the last checkpoint.
+    pub checkpoint_events: std::sync::atomic::AtomicU64,
 }
 
 impl AuthServer {
@@ -99,6 +101,10 @@ impl AuthServer {
 
     pub(crate) fn inner_checkpoint_seq(&self) -> &std::sync::atomic::AtomicU64 {
         &self.inner.checkpoint_seq
+    }
+
+    pub(crate) fn inner_checkpoint_events(&self) -> &std::sync::atomic::AtomicU64 {
+        &self.inner.checkpoint_events
     }
 
     pub(crate) fn inner_checkpoint_at(&self) -> &std::sync::atomic::AtomicU64 {
